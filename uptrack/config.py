@@ -1,0 +1,130 @@
+"""Node settings: TOML file, overridden by UPTRACK_* variables, overridden by flags."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from uptrack.errors import ConfigError
+from uptrack.monitors import parse_duration
+from uptrack.slots import DEFAULT_SHARDS
+
+ENV_PREFIX = "UPTRACK_"
+
+
+class Config(msgspec.Struct, kw_only=True, frozen=True):
+    data_dir: str = ".uptrack"
+    listen: str = "127.0.0.1:8080"
+    node_name: str = ""
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_concurrent_checks: int = 500
+    shards: int = DEFAULT_SHARDS
+    shutdown_grace: float = 10.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def listen_host(self) -> str:
+        return parse_listen(self.listen)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return parse_listen(self.listen)[1]
+
+    @property
+    def name(self) -> str:
+        return self.node_name or socket.gethostname()
+
+
+FIELDS = Config.__struct_fields__
+_NUMBERS = {"max_concurrent_checks": int, "shards": int}
+_DURATIONS = {"shutdown_grace"}
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:8080)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def load_config(
+    file: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge the three sources, validate once, and name the source of every error."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file} does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {file}: {exc}") from None
+        for key, value in data.items():
+            if key not in FIELDS:
+                known = ", ".join(FIELDS)
+                raise ConfigError(f"config file {file}: unknown setting {key!r} (known: {known})")
+            values[key] = value
+            sources[key] = f"config file {file}"
+    for key in FIELDS:
+        name = ENV_PREFIX + key.upper()
+        if name in env:
+            values[key] = _from_text(key, env[name], name)
+            sources[key] = name
+    for key, value in (flags or {}).items():
+        if value is not None:
+            values[key] = value
+            sources[key] = "--" + key.replace("_", "-")
+    return _validate(values, sources)
+
+
+def _from_text(key: str, text: str, source: str) -> Any:
+    kind = _NUMBERS.get(key)
+    if kind is not None:
+        try:
+            return kind(text)
+        except ValueError:
+            raise ConfigError(f"{source}: {text!r} is not a whole number") from None
+    return text
+
+
+def _validate(values: dict[str, Any], sources: dict[str, str]) -> Config:
+    def fail(key: str, message: str) -> ConfigError:
+        return ConfigError(f"{sources.get(key, key)}: {key}: {message}")
+
+    for key in _DURATIONS & values.keys():
+        try:
+            values[key] = parse_duration(values[key])
+        except ValueError as exc:
+            raise fail(key, str(exc)) from None
+    try:
+        config = msgspec.convert(values, Config)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        key = message.rpartition("$.")[2].rstrip("`") if "$." in message else "(settings)"
+        raise fail(key, message.split(" - at ")[0]) from None
+    try:
+        parse_listen(config.listen)
+    except ValueError as exc:
+        raise fail("listen", str(exc)) from None
+    if not 1 <= config.max_concurrent_checks <= 100_000:
+        raise fail("max_concurrent_checks", "must be from 1 to 100000")
+    if not 1 <= config.shards <= 65_536:
+        raise fail("shards", "must be from 1 to 65536")
+    if config.shutdown_grace < 0:
+        raise fail("shutdown_grace", "must not be negative")
+    return config

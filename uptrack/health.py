@@ -1,0 +1,21 @@
+"""What the API may know of the running node: readiness and identity, read-only."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+
+class Readiness(msgspec.Struct, frozen=True):
+    ready: bool
+    checks: dict[str, str]  # component -> "ok" or what is wrong
+
+
+class NodeView(Protocol):
+    """A read-only view of the node for the API (the API never drives the node)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def readiness(self) -> Readiness: ...
