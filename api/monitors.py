@@ -1,0 +1,90 @@
+"""The monitors resource: list, create, read, partial update, delete, pause, resume."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.bodies import read_json_object
+from api.context import ApiContext, context_of
+from api.documents import ListDocument, json_response, monitor_document
+from api.params import cursor_param, int_param, query_error
+from uptrack.errors import InvalidInput
+from uptrack.model import Monitor
+from uptrack.monitors import parse_monitor
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 100
+
+
+async def _document(ctx: ApiContext, monitor: Monitor) -> Response:
+    state = await ctx.store.call(ctx.store.get_state, monitor.id)
+    return json_response(monitor_document(monitor, state))
+
+
+async def list_monitors(request: Request) -> Response:
+    ctx = context_of(request)
+    limit = int_param(request, "limit", low=1, high=MAX_PAGE, default=DEFAULT_PAGE)
+    cursor = cursor_param(request)
+    try:
+        page = await ctx.store.call(ctx.store.list_monitors, after=cursor, limit=limit)
+    except InvalidInput as exc:
+        raise query_error(exc) from exc
+    states = await ctx.store.call(ctx.store.get_states, [m.id for m in page.items])
+    items = [monitor_document(m, states[m.id]) for m in page.items]
+    return json_response(ListDocument(items, page.next))
+
+
+async def create_monitor(request: Request) -> Response:
+    ctx = context_of(request)
+    raw = await read_json_object(request)
+    spec = parse_monitor(raw, ctx.kinds)
+    monitor = await ctx.store.call(ctx.store.create_monitor, spec, now=ctx.now())
+    state = await ctx.store.call(ctx.store.get_state, monitor.id)
+    location = f"{request.url.path.rstrip('/')}/{quote(monitor.id, safe='')}"
+    return json_response(
+        monitor_document(monitor, state), status=201, headers={"Location": location}
+    )
+
+
+async def get_monitor(request: Request) -> Response:
+    ctx = context_of(request)
+    monitor = await ctx.store.call(ctx.store.get_monitor, request.path_params["monitor_id"])
+    return await _document(ctx, monitor)
+
+
+async def update_monitor(request: Request) -> Response:
+    ctx = context_of(request)
+    monitor_id = request.path_params["monitor_id"]
+    existing = await ctx.store.call(ctx.store.get_monitor, monitor_id)
+    raw = await read_json_object(request)
+    spec = parse_monitor(raw, ctx.kinds, base=existing.spec())
+    monitor = await ctx.store.call(ctx.store.update_monitor, monitor_id, spec, now=ctx.now())
+    return await _document(ctx, monitor)
+
+
+async def delete_monitor(request: Request) -> Response:
+    ctx = context_of(request)
+    await ctx.store.call(ctx.store.delete_monitor, request.path_params["monitor_id"])
+    return Response(status_code=204)
+
+
+async def _set_paused(request: Request, paused: bool) -> Response:
+    ctx = context_of(request)
+    monitor_id = request.path_params["monitor_id"]
+    monitor = await ctx.store.call(ctx.store.get_monitor, monitor_id)
+    if monitor.paused != paused:  # already there: answer without a new version
+        spec = msgspec.structs.replace(monitor.spec(), paused=paused)
+        monitor = await ctx.store.call(ctx.store.update_monitor, monitor_id, spec, now=ctx.now())
+    return await _document(ctx, monitor)
+
+
+async def pause_monitor(request: Request) -> Response:
+    return await _set_paused(request, True)
+
+
+async def resume_monitor(request: Request) -> Response:
+    return await _set_paused(request, False)

@@ -1,0 +1,387 @@
+"""The OpenAPI 3.1 description of the API: paths by hand, shapes from the document structs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api import monitors, results
+from api.bodies import MAX_BODY_BYTES
+from api.context import context_of
+from api.documents import (
+    HealthDocument,
+    MonitorDocument,
+    ReadinessDocument,
+    ResultDocument,
+    UptimeDocument,
+)
+from api.health import NotReady
+from api.problems import PROBLEM_JSON, Problem
+from uptrack import __version__
+from uptrack.kinds import KindCatalog
+from uptrack.monitors import MAX_INTERVAL, MAX_NAME, MAX_RETRIES, MAX_THRESHOLD, MIN_INTERVAL
+
+Json = dict[str, Any]
+REF = "#/components/schemas/{name}"
+MONITOR = "/api/v1/monitors/{monitor_id}"
+
+
+def _ref(name: str, section: str = "schemas") -> Json:
+    return {"$ref": f"#/components/{section}/{name}"}
+
+
+def _response(name: str) -> Json:
+    return _ref(name, "responses")
+
+
+def _json(schema: Json, description: str, media: str = "application/json") -> Json:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+_DURATION: Json = {
+    "description": "seconds, or a duration string such as 250ms, 30s, 5m, 1h, 1d",
+    "oneOf": [
+        {"type": "number"},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+    ],
+}
+
+# Common input fields of a monitor (kind settings sit beside them at the top level).
+_MONITOR_FIELDS: Json = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+        "kind": {"type": "string"},
+        "target": {"type": "string", "description": "URL or host:port, as the kind reads it"},
+        "interval": _DURATION
+        | {"description": f"whole seconds from {MIN_INTERVAL} to {MAX_INTERVAL}, or a duration"},
+        "timeout": _DURATION | {"description": "below the interval; default min(10 s, interval/2)"},
+        "retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES, "default": 2},
+        "retry_delay": _DURATION | {"description": "below the interval; default 3 s"},
+        "down_after": {"type": "integer", "minimum": 1, "maximum": MAX_THRESHOLD, "default": 1},
+        "up_after": {"type": "integer", "minimum": 1, "maximum": MAX_THRESHOLD, "default": 1},
+        "paused": {"type": "boolean", "default": False},
+    },
+}
+
+_PARAMETERS: Json = {
+    "MonitorId": {
+        "name": "monitor_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cursor": {
+        "name": "cursor",
+        "in": "query",
+        "description": "the `next` value of the previous page",
+        "schema": {"type": "string"},
+    },
+    "MonitorLimit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": monitors.MAX_PAGE,
+            "default": monitors.DEFAULT_PAGE,
+        },
+    },
+    "ResultLimit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": results.MAX_PAGE,
+            "default": results.DEFAULT_PAGE,
+        },
+    },
+    "Window": {
+        "name": "window",
+        "in": "query",
+        "schema": {"type": "string", "enum": list(results.WINDOWS), "default": "24h"},
+    },
+}
+
+_PROBLEM = _ref("Problem")
+_RESPONSES: Json = {
+    "BadRequest": _json(
+        _PROBLEM, "The body is not JSON, or a query parameter is invalid.", PROBLEM_JSON
+    ),
+    "Unauthorized": {
+        **_json(
+            _PROBLEM, "No token, or a malformed, unknown, expired or revoked one.", PROBLEM_JSON
+        ),
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    "Forbidden": _json(_PROBLEM, "The token's scope does not allow this.", PROBLEM_JSON),
+    "NotFound": _json(_PROBLEM, "No such monitor.", PROBLEM_JSON),
+    "Conflict": _json(_PROBLEM, "Another monitor has this name.", PROBLEM_JSON),
+    "TooLarge": _json(_PROBLEM, f"The body is over {MAX_BODY_BYTES} bytes.", PROBLEM_JSON),
+    "InvalidInput": _json(_PROBLEM, "Validation failed; `errors` names every field.", PROBLEM_JSON),
+    "ServerError": _json(_PROBLEM, "An unexpected failure (logged on the node).", PROBLEM_JSON),
+    "Unavailable": _json(_PROBLEM, "The database cannot be reached right now.", PROBLEM_JSON),
+}
+
+
+def _list_of(item: str) -> Json:
+    return {
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "next": {"type": ["string", "null"], "description": "cursor of the next page"},
+        },
+    }
+
+
+def _operation(
+    summary: str,
+    responses: Json,
+    *,
+    scope: str | None,
+    parameters: Sequence[str] = (),
+    body: Json | None = None,
+) -> Json:
+    op: Json = {"summary": summary, "operationId": _operation_id(summary)}
+    if parameters:
+        op["parameters"] = [_ref(p, "parameters") for p in parameters]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        responses = {"400": _response("BadRequest"), "413": _response("TooLarge")} | responses
+    if scope is None:
+        op["security"] = []
+    else:
+        op["security"] = [{"bearerAuth": [scope]}]
+        responses = responses | {
+            "401": _response("Unauthorized"),
+            "403": _response("Forbidden"),
+            "503": _response("Unavailable"),
+        }
+    op["responses"] = dict(sorted((responses | {"500": _response("ServerError")}).items()))
+    return op
+
+
+def _operation_id(summary: str) -> str:
+    words = summary.lower().replace("'", "").split()
+    return words[0] + "".join(w.capitalize() for w in words[1:])
+
+
+def _paths() -> Json:
+    monitor_ok = _json(_ref("Monitor"), "The monitor.")
+    one = ["MonitorId"]
+    return {
+        "/healthz": {
+            "get": _operation(
+                "Check liveness",
+                {"200": _json(_ref("HealthDocument"), "The process serves requests.")},
+                scope=None,
+            )
+        },
+        "/readyz": {
+            "get": _operation(
+                "Check readiness",
+                {
+                    "200": _json(_ref("ReadinessDocument"), "The node is ready."),
+                    "503": _json(_ref("NotReadyProblem"), "The node is not ready.", PROBLEM_JSON),
+                },
+                scope=None,
+            )
+        },
+        "/metrics": {
+            "get": _operation(
+                "Read metrics",
+                {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+                scope=None,
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": _operation(
+                "Read this document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, scope=None
+            )
+        },
+        "/api/v1/monitors": {
+            "get": _operation(
+                "List monitors",
+                {
+                    "200": _json(_ref("MonitorList"), "Monitors by name."),
+                    "400": _response("BadRequest"),
+                },
+                scope="read",
+                parameters=["MonitorLimit", "Cursor"],
+            ),
+            "post": _operation(
+                "Create a monitor",
+                {
+                    "201": {**monitor_ok, "headers": {"Location": {"schema": {"type": "string"}}}},
+                    "409": _response("Conflict"),
+                    "422": _response("InvalidInput"),
+                },
+                scope="write",
+                body=_ref("MonitorInput"),
+            ),
+        },
+        MONITOR: {
+            "get": _operation(
+                "Read a monitor",
+                {"200": monitor_ok, "404": _response("NotFound")},
+                scope="read",
+                parameters=one,
+            ),
+            "patch": _operation(
+                "Update a monitor",
+                {
+                    "200": monitor_ok,
+                    "404": _response("NotFound"),
+                    "409": _response("Conflict"),
+                    "422": _response("InvalidInput"),
+                },
+                scope="write",
+                parameters=one,
+                body=_ref("MonitorPatch"),
+            ),
+            "delete": _operation(
+                "Delete a monitor",
+                {
+                    "204": {"description": "Deleted with its state and results."},
+                    "404": _response("NotFound"),
+                },
+                scope="write",
+                parameters=one,
+            ),
+        },
+        MONITOR + "/pause": {
+            "post": _operation(
+                "Pause a monitor",
+                {"200": monitor_ok, "404": _response("NotFound")},
+                scope="write",
+                parameters=one,
+            )
+        },
+        MONITOR + "/resume": {
+            "post": _operation(
+                "Resume a monitor",
+                {"200": monitor_ok, "404": _response("NotFound")},
+                scope="write",
+                parameters=one,
+            )
+        },
+        MONITOR + "/results": {
+            "get": _operation(
+                "List results",
+                {
+                    "200": _json(_ref("ResultList"), "Results, newest first."),
+                    "400": _response("BadRequest"),
+                    "404": _response("NotFound"),
+                },
+                scope="read",
+                parameters=["MonitorId", "ResultLimit", "Cursor"],
+            )
+        },
+        MONITOR + "/uptime": {
+            "get": _operation(
+                "Read uptime",
+                {
+                    "200": _json(_ref("UptimeDocument"), "Uptime over the window."),
+                    "400": _response("BadRequest"),
+                    "404": _response("NotFound"),
+                },
+                scope="read",
+                parameters=["MonitorId", "Window"],
+            )
+        },
+    }
+
+
+def _schemas(kinds: KindCatalog) -> Json:
+    structs: list[Any] = [
+        HealthDocument,
+        ReadinessDocument,
+        MonitorDocument,
+        ResultDocument,
+        UptimeDocument,
+        Problem,
+    ]
+    _, generated = msgspec.json.schema_components(structs, ref_template=REF)
+    schemas: Json = dict(generated)
+    schemas["Monitor"] = {
+        "allOf": [_ref("MonitorDocument")],
+        "description": "A monitor; its kind settings appear beside the common fields.",
+    }
+    schemas["NotReadyProblem"] = {"allOf": [_ref("Problem")], **_not_ready()}
+    schemas["MonitorList"] = _list_of("Monitor")
+    schemas["ResultList"] = _list_of("ResultDocument")
+    schemas["MonitorFields"] = _MONITOR_FIELDS
+    variants: list[Json] = []
+    for name in sorted(kinds):
+        settings = kinds[name].settings_type
+        _, parts = msgspec.json.schema_components([settings], ref_template=REF)
+        for part_name, part in parts.items():
+            if part_name in schemas and schemas[part_name] != part:
+                raise ValueError(f"kind {name}: schema name {part_name} is taken")
+            schemas[part_name] = part
+        settings_name = settings.__name__
+        # The settings sit beside the common fields: unknown fields are refused by the
+        # variant's unevaluatedProperties, not by the settings schema itself.
+        schemas[settings_name] = copy.deepcopy(schemas[settings_name])
+        schemas[settings_name].pop("additionalProperties", None)
+        variant = f"{name.capitalize()}MonitorInput"
+        schemas[variant] = {
+            "allOf": [_ref("MonitorFields"), _ref(settings_name)],
+            "properties": {"kind": {"const": name}},
+            "required": ["name", "kind", "target", "interval"],
+            "unevaluatedProperties": False,
+        }
+        variants.append(_ref(variant))
+    schemas["MonitorInput"] = {"oneOf": variants, "description": "A new monitor."}
+    schemas["MonitorPatch"] = {
+        "allOf": [_ref("MonitorFields")],
+        "description": "Any subset of a monitor's fields, kind settings at the top level.",
+    }
+    return dict(sorted(schemas.items()))
+
+
+def _not_ready() -> Json:
+    _, parts = msgspec.json.schema_components([NotReady], ref_template=REF)
+    schema: Json = parts["NotReady"]
+    return {"properties": schema["properties"], "required": schema["required"]}
+
+
+def document(kinds: KindCatalog) -> Json:
+    """The whole OpenAPI document for an app serving `kinds`."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Uptrack",
+            "version": __version__,
+            "description": "Self-hosted uptime monitor. Errors are RFC 9457 problem documents.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(kinds),
+            "parameters": _PARAMETERS,
+            "responses": _RESPONSES,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API token (upt_…); scopes read < write < admin",
+                }
+            },
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return Response(context_of(request).openapi, media_type="application/json")
