@@ -1,15 +1,16 @@
 """The project's exception tree.
 
-    UptrackError
-    ├── ConfigError            a setting is missing or wrong (names the setting)
-    ├── InvalidInput           user input failed validation; carries every FieldError
-    ├── NotFound               a stored object does not exist
-    ├── Conflict               a unique name is taken, or a compare-and-set lost
-    ├── StoreError
-    │   ├── StoreUnavailable   the database cannot be reached right now (retry later)
-    │   ├── SchemaTooNew       the database was migrated by a newer release
-    │   └── DataDirLocked      another node holds the data directory
-    └── ShutdownTimeout        a graceful stop ran out of its grace period
+UptrackError
+├── ConfigError            a setting is missing or wrong (names the setting)
+├── InvalidInput           user input failed validation; carries every FieldError
+├── NotFound               a stored object does not exist
+├── Conflict               a unique name is taken, or a compare-and-set lost
+├── StoreError
+│   ├── StoreUnavailable   the database cannot be reached right now (retry later)
+│   ├── SchemaTooNew       the database was migrated by a newer release
+│   ├── ChangesExpired     a change cursor the store can no longer serve
+│   └── DataDirLocked      another node holds the data directory
+└── ShutdownTimeout        a graceful stop ran out of its grace period
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class StoreUnavailable(StoreError):
 
 class SchemaTooNew(StoreError):
     pass
+
+
+class ChangesExpired(StoreError):
+    """A change cursor the store can no longer serve: older than the retained change
+    log (deletions since then are forgotten) or newer than any change (the database
+    was replaced). Start over with `changes_since(0)` and replace what you hold."""
 
 
 class DataDirLocked(StoreError):

@@ -1,0 +1,155 @@
+"""The `Store` interface every database implementation provides (DESIGN §5).
+
+Methods are synchronous and thread-safe; async code calls them through
+`Store.call`, which runs them in a worker thread under the store's limiter so
+nothing blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from typing import Generic, ParamSpec, TypeVar
+
+import msgspec
+import trio
+
+from uptrack.model import (
+    ApiToken,
+    Monitor,
+    MonitorChanges,
+    MonitorSpec,
+    MonitorState,
+    Result,
+    Scope,
+    Transition,
+    Uptime,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True):
+    """One page of a list and the opaque cursor of the next page (None at the end)."""
+
+    items: list[T]
+    next: str | None
+
+
+class ApplyPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Changes `uptrack apply` makes in one transaction."""
+
+    create: list[MonitorSpec] = []
+    update: list[tuple[str, MonitorSpec]] = []  # (monitor id, new spec)
+    delete: list[str] = []  # monitor ids
+
+
+class Store(abc.ABC):
+    """Monitors, results, state and tokens. Same behaviour on every database."""
+
+    def __init__(self, *, max_threads: int = 4) -> None:
+        self.limiter = trio.CapacityLimiter(max_threads)
+
+    async def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a store method in a worker thread; abandons the thread on cancellation."""
+        return await trio.to_thread.run_sync(
+            lambda: fn(*args, **kwargs), limiter=self.limiter, abandon_on_cancel=True
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+    @abc.abstractmethod
+    def migrate(self) -> int:
+        """Apply pending migrations; return the schema version. Raises SchemaTooNew."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- monitors --------------------------------------------------------------
+    @abc.abstractmethod
+    def create_monitor(self, spec: MonitorSpec, *, now: float) -> Monitor:
+        """Store a new monitor. Raises Conflict when the name is taken."""
+
+    @abc.abstractmethod
+    def update_monitor(self, monitor_id: str, spec: MonitorSpec, *, now: float) -> Monitor:
+        """Replace a monitor's definition (version + 1). Raises NotFound, Conflict."""
+
+    @abc.abstractmethod
+    def delete_monitor(self, monitor_id: str) -> None:
+        """Delete a monitor with its state and results. Raises NotFound."""
+
+    @abc.abstractmethod
+    def apply_monitors(self, plan: ApplyPlan, *, now: float) -> None:
+        """Create, update and delete in one transaction: all of it or nothing."""
+
+    @abc.abstractmethod
+    def get_monitor(self, monitor_id: str) -> Monitor:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def list_monitors(self, *, after: str | None = None, limit: int = 100) -> Page[Monitor]:
+        """Monitors by name; `after` is a cursor from a previous page."""
+
+    @abc.abstractmethod
+    def all_monitors(self) -> list[Monitor]: ...
+
+    @abc.abstractmethod
+    def changes_since(self, cursor: int) -> MonitorChanges:
+        """Monitors created, updated or deleted after `cursor` (0 = everything).
+
+        `changes_since(0)` lists every monitor as changed and none as deleted. The
+        change log is kept for an hour; raises ChangesExpired for an older cursor."""
+
+    # -- results and state -----------------------------------------------------
+    @abc.abstractmethod
+    def record_results(self, results: Sequence[Result]) -> list[Transition]:
+        """Insert results, dropping any whose (monitor_id, slot) is stored already,
+        and advance the state of each monitor by the results that were new, in slot
+        order, in the same transaction. Results of deleted monitors are dropped.
+        Returns the status transitions that happened."""
+
+    @abc.abstractmethod
+    def get_state(self, monitor_id: str) -> MonitorState:
+        """State of a monitor (a pending state if it was never checked)."""
+
+    @abc.abstractmethod
+    def get_states(self, monitor_ids: Sequence[str]) -> dict[str, MonitorState]: ...
+
+    @abc.abstractmethod
+    def list_results(
+        self, monitor_id: str, *, before: str | None = None, limit: int = 100
+    ) -> Page[Result]:
+        """Results newest first; `before` is a cursor from a previous page."""
+
+    @abc.abstractmethod
+    def uptime(self, monitor_id: str, *, since: float, until: float) -> Uptime:
+        """Uptime over results whose scheduled time is in [since, until)."""
+
+    # -- API tokens ------------------------------------------------------------
+    @abc.abstractmethod
+    def create_token(
+        self,
+        *,
+        name: str,
+        scope: Scope,
+        secret_sha256: str,
+        prefix: str,
+        now: float,
+        expires_at: float | None,
+    ) -> ApiToken: ...
+
+    @abc.abstractmethod
+    def find_token(self, secret_sha256: str) -> ApiToken | None:
+        """The token with this hash, whether or not it is expired or revoked."""
+
+    @abc.abstractmethod
+    def list_tokens(self) -> list[ApiToken]: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str, *, now: float) -> ApiToken:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def touch_token(self, token_id: str, *, now: float) -> None:
+        """Record a use (callers rate-limit this, it is not on every request)."""
