@@ -1,0 +1,1 @@
+"""Probes (one module per kind), the per-shard scheduler and its supervisor."""

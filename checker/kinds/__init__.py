@@ -1,0 +1,1 @@
+"""Check kinds: one module per kind, each exporting `KIND` (see `checker.registry`)."""

@@ -1,0 +1,60 @@
+"""Fixtures of the probe tests: a probe context and the loopback targets it probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from checker.context import ProbeContext
+from tests.servers import (
+    CertificateAuthority,
+    HostileServer,
+    HttpServer,
+    closed_port,
+    serve_hostile,
+    serve_http,
+    unresponsive_port,
+)
+
+
+@pytest.fixture(scope="session")
+def certificates() -> CertificateAuthority:
+    return CertificateAuthority()
+
+
+@pytest.fixture
+def probe_ctx(certificates: CertificateAuthority) -> ProbeContext:
+    """A fresh ProbeContext whose verifying SSL context also trusts the test CA."""
+    ctx = ProbeContext()
+    certificates.trust(ctx.ssl_context(verify=True))
+    return ctx
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[HttpServer]:
+    async with serve_http() as server:
+        yield server
+
+
+@pytest.fixture
+async def https_server(certificates: CertificateAuthority) -> AsyncIterator[HttpServer]:
+    async with serve_http(ssl_context=certificates.server_context("valid")) as server:
+        yield server
+
+
+@pytest.fixture
+async def hostile_server() -> AsyncIterator[HostileServer]:
+    async with serve_hostile() as server:
+        yield server
+
+
+@pytest.fixture
+def refused_port() -> int:
+    return closed_port()
+
+
+@pytest.fixture
+async def stalled_port() -> AsyncIterator[int]:
+    async with unresponsive_port() as port:
+        yield port

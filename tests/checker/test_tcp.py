@@ -1,0 +1,127 @@
+"""The tcp kind against real loopback listeners."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+import pytest
+import trio
+
+from checker.context import ProbeContext
+from checker.kinds.tcp import KIND, TcpSettings
+from tests.servers import HttpServer
+from uptrack.model import Observation
+
+# Linux refuses a TCP connect to a multicast address at once (ENETUNREACH).
+UNROUTABLE = "224.0.0.1"
+
+
+async def probe(target: str, ctx: ProbeContext, within: float = 2.0) -> Observation:
+    return await KIND.check(KIND.parse_target(target), TcpSettings(), within, ctx)
+
+
+async def test_it_reports_up_when_the_port_accepts_a_connection(
+    http_server: HttpServer, probe_ctx: ProbeContext
+) -> None:
+    seen = await probe(f"127.0.0.1:{http_server.port}", probe_ctx)
+
+    assert seen.ok
+    assert seen.error_kind is None
+    assert seen.ip == "127.0.0.1"
+    assert seen.timings.connect is not None
+    assert seen.timings.total is not None
+    assert seen.timings.dns is None  # an IP literal is not resolved
+
+
+async def test_it_resolves_a_host_name_and_times_the_lookup(
+    http_server: HttpServer, probe_ctx: ProbeContext
+) -> None:
+    seen = await probe(f"localhost:{http_server.port}", probe_ctx)
+
+    assert seen.ok
+    assert seen.ip == "127.0.0.1"
+    assert seen.timings.dns is not None
+
+
+async def test_it_reports_refused_when_nothing_listens(
+    refused_port: int, probe_ctx: ProbeContext
+) -> None:
+    seen = await probe(f"127.0.0.1:{refused_port}", probe_ctx)
+
+    assert not seen.ok
+    assert seen.error_kind == "refused"
+    assert seen.error == f"connection refused by 127.0.0.1:{refused_port}"
+
+
+async def test_it_reports_dns_when_the_name_does_not_resolve(probe_ctx: ProbeContext) -> None:
+    seen = await probe("nothing.invalid:80", probe_ctx)
+
+    assert seen.error_kind == "dns"
+    assert seen.error is not None
+    assert seen.error.startswith("cannot resolve nothing.invalid")
+
+
+async def test_it_reports_network_when_the_address_cannot_be_reached(
+    probe_ctx: ProbeContext,
+) -> None:
+    seen = await probe(f"{UNROUTABLE}:80", probe_ctx)
+
+    assert seen.error_kind == "network"
+    assert seen.error is not None
+    assert f"cannot connect to {UNROUTABLE}:80" in seen.error
+
+
+async def test_it_times_out_within_the_deadline_when_the_connect_stalls(
+    stalled_port: int, probe_ctx: ProbeContext
+) -> None:
+    start = trio.current_time()
+    with trio.fail_after(1.5):  # a probe that ignores its deadline fails the test, not hangs it
+        seen = await probe(f"127.0.0.1:{stalled_port}", probe_ctx, within=0.5)
+    elapsed = trio.current_time() - start
+
+    assert seen.error_kind == "timeout"
+    assert seen.error == f"timed out after 0.5 s while connecting to 127.0.0.1:{stalled_port}"
+    assert 0.5 <= elapsed < 0.9
+    assert seen.timings.total is not None
+    assert seen.timings.total >= 500
+
+
+@pytest.mark.parametrize(
+    ("target", "normalised"),
+    [
+        ("Example.COM:80", "example.com:80"),
+        ("  127.0.0.1:5432 ", "127.0.0.1:5432"),
+        ("[::1]:8080", "[::1]:8080"),
+        ("[0:0::1]:1", "[::1]:1"),
+        ("bücher.example:443", "xn--bcher-kva.example:443"),
+    ],
+)
+def test_it_normalises_the_target(target: str, normalised: str) -> None:
+    assert KIND.parse_target(target) == normalised
+
+
+@pytest.mark.parametrize(
+    ("target", "complaint"),
+    [
+        ("example.com", "expected host:port"),
+        (":80", "expected host:port"),
+        ("example.com:0", "port '0' is not a number from 1 to 65535"),
+        ("example.com:65536", "port '65536' is not a number from 1 to 65535"),
+        ("example.com:http", "port 'http' is not a number"),
+        ("::1:80", "write an IPv6 address in brackets"),
+        ("[::1]80", "expected [IPv6 address]:port"),
+        ("[example.com]:80", "is not an IPv6 address"),
+        ("tcp://example.com:80", "without a scheme"),
+        ("exa mple.com:80", "is not a valid host name"),
+    ],
+)
+def test_it_refuses_a_target_saying_what_is_accepted(target: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        KIND.parse_target(target)
+
+
+def test_it_has_no_settings_and_refuses_unknown_ones() -> None:
+    assert KIND.check_settings(msgspec.convert({}, TcpSettings), timeout=5.0) == []
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):
+        msgspec.convert({"port": 80}, TcpSettings)
