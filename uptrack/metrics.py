@@ -59,6 +59,8 @@ class Metrics:
             registry=r,
         )
         self.transitions = Counter(
-            "uptrack_status_transitions", "Monitor status changes, by new status.", ["to"],
+            "uptrack_status_transitions",
+            "Monitor status changes, by new status.",
+            ["to"],
             registry=r,
         )

@@ -189,8 +189,12 @@ def parse_monitor(
 
     if errors:
         raise InvalidInput(errors)
-    assert isinstance(name, str) and isinstance(kind_name, str) and isinstance(target, str)
-    assert interval is not None and timeout is not None and isinstance(paused, bool)
+    assert isinstance(name, str)
+    assert isinstance(kind_name, str)
+    assert isinstance(target, str)
+    assert interval is not None
+    assert timeout is not None
+    assert isinstance(paused, bool)
     return MonitorSpec(
         name=name.strip(),
         kind=kind_name,

@@ -1,0 +1,1 @@
+"""Benchmarks that print comparable figures, and the real processes they start."""

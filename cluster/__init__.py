@@ -1,0 +1,1 @@
+"""Coordination of nodes: the single-node coordinator now, etcd membership later."""

@@ -1,0 +1,270 @@
+"""The `uptrack` command line: serve a node, apply monitors files, manage tokens."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+
+from uptrack import __version__
+from uptrack.apply import load_monitors_file, plan_changes
+from uptrack.config import Config, load_config
+from uptrack.errors import InvalidInput, UptrackError
+from uptrack.logs import configure_logging
+from uptrack.monitors import parse_duration
+from uptrack.store.base import Store
+from uptrack.tokens import SCOPES, NewToken
+
+log = structlog.get_logger()
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--data-dir", help="data directory (default ./.uptrack)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="uptrack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"uptrack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run a node")
+    _store_options(serve)
+    serve.add_argument("--listen", help="HOST:PORT of the API (default 127.0.0.1:8080)")
+    serve.add_argument("--node-name", help="name of this node (default: the host name)")
+    serve.add_argument("--log-format", choices=["text", "json"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    apply = sub.add_parser("apply", help="make the stored monitors match a monitors file")
+    apply.add_argument("file", type=Path)
+    apply.add_argument("--dry-run", action="store_true", help="show the changes, make none")
+    _store_options(apply)
+
+    monitors = sub.add_parser("monitors", help="inspect monitors")
+    msub = monitors.add_subparsers(dest="action", required=True, metavar="ACTION")
+    mlist = msub.add_parser("list", help="name, kind, target, status, last check, 24h uptime")
+    _store_options(mlist)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    tsub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = tsub.add_parser("create", help="create a token and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", required=True, choices=SCOPES)
+    create.add_argument("--expires-in", help="lifetime such as 30d or 12h (default: none)")
+    _store_options(create)
+    tlist = tsub.add_parser("list", help="list tokens (never their secrets)")
+    _store_options(tlist)
+    revoke = tsub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id")
+    _store_options(revoke)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    migrate = dsub.add_parser("migrate", help="apply pending schema migrations")
+    _store_options(migrate)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    flags: dict[str, Any] = {"data_dir": args.data_dir}
+    for name in ("listen", "node_name", "log_format", "log_level"):
+        if hasattr(args, name):
+            flags[name] = getattr(args, name)
+    return load_config(args.config, flags=flags)
+
+
+def _open_store(config: Config) -> Store:
+    from uptrack.store.sqlite import SqliteStore
+
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(config.data_path / "uptrack.db", shards=config.shards)
+    store.migrate()
+    return store
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+        configure_logging(config.log_format, config.log_level)
+        handler = _COMMANDS[(args.command, getattr(args, "action", None))]
+        return handler(args, config)
+    except InvalidInput as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    except UptrackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    from uptrack.datadir import locked_data_dir
+    from uptrack.node import Node
+
+    with locked_data_dir(config.data_path):
+        store = _open_store(config)
+        try:
+            trio.run(lambda: Node(config, store).run(handle_signals=True))
+        finally:
+            store.close()
+    return 0
+
+
+def _apply(args: argparse.Namespace, config: Config) -> int:
+    from checker.registry import KINDS
+
+    specs = load_monitors_file(args.file, KINDS)
+    store = _open_store(config)
+    try:
+        plan, changes, unchanged = plan_changes(specs, store.all_monitors())
+        for change in changes:
+            detail = f" ({', '.join(change.fields)})" if change.fields else ""
+            print(f"{change.action} {change.name}{detail}")
+        if not args.dry_run and changes:
+            store.apply_monitors(plan, now=time.time())
+        verb = "would change" if args.dry_run else "changed"
+        print(f"{verb} {len(changes)} monitor(s), {unchanged} unchanged")
+    finally:
+        store.close()
+    return 0
+
+
+def _ago(at: float | None, now: float) -> str:
+    if at is None:
+        return "never"
+    seconds = max(0, int(now - at))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _monitors_list(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config)
+    try:
+        monitors = store.all_monitors()
+        states = store.get_states([m.id for m in monitors])
+        now = time.time()
+        rows: list[tuple[str, ...]] = [
+            ("NAME", "KIND", "TARGET", "STATUS", "LAST CHECK", "UPTIME 24H")
+        ]
+        for m in monitors:
+            state = states[m.id]
+            up = store.uptime(m.id, since=now - 86400, until=now)
+            uptime = "-" if up.fraction is None else f"{math.floor(up.fraction * 10000) / 100}%"
+            status = "paused" if m.paused else state.status
+            rows.append(
+                (m.name, m.kind, m.target, status, _ago(state.last_checked_at, now), uptime)
+            )
+        _print_table(rows)
+    finally:
+        store.close()
+    return 0
+
+
+def _token_create(args: argparse.Namespace, config: Config) -> int:
+    expires_at = None
+    if args.expires_in:
+        try:
+            expires_at = time.time() + parse_duration(args.expires_in)
+        except ValueError as exc:
+            raise UptrackError(f"--expires-in: {exc}") from None
+    new = NewToken()
+    store = _open_store(config)
+    try:
+        token = store.create_token(
+            name=args.name,
+            scope=args.scope,
+            secret_sha256=new.sha256,
+            prefix=new.prefix,
+            now=time.time(),
+            expires_at=expires_at,
+        )
+    finally:
+        store.close()
+    print(new.secret)
+    print(
+        f"token {token.id} ({token.scope}) created; this is the only time it is shown",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _iso(at: float | None) -> str:
+    if at is None:
+        return "-"
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _token_list(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config)
+    try:
+        rows: list[tuple[str, ...]] = [
+            ("ID", "NAME", "SCOPE", "PREFIX", "CREATED", "EXPIRES", "REVOKED", "LAST USED")
+        ]
+        for t in store.list_tokens():
+            rows.append(
+                (
+                    t.id,
+                    t.name,
+                    t.scope,
+                    t.prefix + "…",
+                    _iso(t.created_at),
+                    _iso(t.expires_at),
+                    _iso(t.revoked_at),
+                    _iso(t.last_used_at),
+                )
+            )
+        _print_table(rows)
+    finally:
+        store.close()
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config)
+    try:
+        token = store.revoke_token(args.id, now=time.time())
+    finally:
+        store.close()
+    print(f"token {token.id} ({token.name}) revoked")
+    return 0
+
+
+def _db_migrate(args: argparse.Namespace, config: Config) -> int:
+    store = _open_store(config)
+    version = store.migrate()
+    store.close()
+    print(f"schema at version {version}")
+    return 0
+
+
+_COMMANDS = {
+    ("serve", None): _serve,
+    ("apply", None): _apply,
+    ("monitors", "list"): _monitors_list,
+    ("token", "create"): _token_create,
+    ("token", "list"): _token_list,
+    ("token", "revoke"): _token_revoke,
+    ("db", "migrate"): _db_migrate,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The node: composes store, coordinator, shard runners, writer, feed and API (DESIGN §2)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Mapping
+from functools import partial
+from typing import cast
+
+import structlog
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.typing import ASGIFramework
+
+from api.app import create_app
+from checker.context import ProbeContext
+from checker.kind import Kind
+from checker.registry import KINDS
+from checker.scheduler import CheckDeps
+from checker.supervisor import ShardSupervisor
+from cluster.local import LocalCoordinator
+from uptrack import __version__
+from uptrack.clock import Clock
+from uptrack.config import Config
+from uptrack.coordination import Coordinator
+from uptrack.feed import MonitorFeed
+from uptrack.health import Readiness
+from uptrack.metrics import Metrics
+from uptrack.model import Monitor, Transition
+from uptrack.store.base import Store
+from uptrack.writer import ResultWriter
+
+log = structlog.get_logger()
+
+
+class Node:
+    """One Uptrack process. `run()` serves until `request_stop()` (or SIGINT/SIGTERM
+    when `handle_signals`), then shuts down in order: stop scheduling, let in-flight
+    checks finish within the grace period, write buffered results, stop the API."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        kinds: Mapping[str, Kind] = KINDS,
+        coordinator: Coordinator | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.kinds = kinds
+        self.metrics = Metrics()
+        self.coordinator = coordinator or LocalCoordinator(config.shards)
+        self._clock = clock
+        self.writer = ResultWriter(store, self.metrics, on_transitions=self._log_transitions)
+        self.feed: MonitorFeed | None = None
+        self.supervisor: ShardSupervisor | None = None
+        self.bound: list[str] = []
+        self.started_at = time.time()
+        self._stop = trio.Event()
+        self._stopping = False
+        self._coordinated = False
+
+    # -- NodeView for the API --------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def readiness(self) -> Readiness:
+        checks = {
+            "store": "ok" if self.writer.healthy else "failing writes; results are buffered",
+            "monitors": "ok" if self.feed and self.feed.healthy else "monitor list not loaded",
+            "shards": "ok",
+        }
+        if self._stopping:
+            checks["shards"] = "shutting down"
+        elif not self._coordinated or self.supervisor is None:
+            checks["shards"] = "not assigned yet"
+        elif self.supervisor.running() < len(self.supervisor.owned):
+            running, owned = self.supervisor.running(), len(self.supervisor.owned)
+            checks["shards"] = f"{running} of {owned} shard runners up"
+        return Readiness(ready=all(v == "ok" for v in checks.values()), checks=checks)
+
+    # -- lifecycle -------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(
+        self,
+        *,
+        handle_signals: bool = False,
+        task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        clock = self._clock or Clock()
+        deps = CheckDeps(
+            kinds=self.kinds,
+            probe=ProbeContext(),
+            limiter=trio.CapacityLimiter(self.config.max_concurrent_checks),
+            clock=clock,
+            emit=self.writer.submit,
+            metrics=self.metrics,
+            node=self.name,
+        )
+        supervisor = ShardSupervisor(deps, self._load_shard, self.config.shards)
+        feed = MonitorFeed(
+            self.store, on_change=supervisor.monitor_changed, on_delete=supervisor.monitor_deleted
+        )
+        self.supervisor, self.feed = supervisor, feed
+        app = create_app(store=self.store, kinds=self.kinds, metrics=self.metrics, node=self)
+        hc = HypercornConfig()
+        hc.bind = [self.config.listen]
+        hc.accesslog = None
+        hc.graceful_timeout = 2.0
+
+        async with trio.open_nursery() as root:
+            if handle_signals:
+                root.start_soon(self._watch_signals)
+            await feed.load()
+            await root.start(self.writer.run)
+            await root.start(supervisor.run)
+            await root.start(self.coordinator.run, self._assign)
+            await root.start(feed.run)
+            api_stop = trio.Event()
+            self.bound = await root.start(
+                partial(
+                    hypercorn_serve,
+                    cast(ASGIFramework, app),
+                    hc,
+                    shutdown_trigger=api_stop.wait,
+                )
+            )
+            log.info(
+                "node.started",
+                node=self.name,
+                version=__version__,
+                listen=self.bound,
+                monitors=len(feed.by_id),
+                shards=len(supervisor.owned),
+            )
+            task_status.started(self.bound)
+            await self._stop.wait()
+            await self._shutdown(supervisor, api_stop)
+            root.cancel_scope.cancel()
+
+    async def _shutdown(self, supervisor: ShardSupervisor, api_stop: trio.Event) -> None:
+        self._stopping = True
+        grace = self.config.shutdown_grace
+        log.info("node.stopping", grace=grace, buffered=len(self.writer))
+        with trio.CancelScope(shield=True):
+            await supervisor.drain(grace)
+            with trio.move_on_after(max(grace, 5.0)):
+                await self.writer.flush()
+            api_stop.set()
+        log.info(
+            "node.stopped",
+            node=self.name,
+            results_submitted=self.writer.submitted,
+            results_unwritten=len(self.writer),
+        )
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if self._stop.is_set():
+                    log.warning("node.forced_stop", signal=signal.Signals(signum).name)
+                    raise KeyboardInterrupt
+                log.info("node.signal", signal=signal.Signals(signum).name)
+                self._stop.set()
+
+    async def _assign(self, owned: Mapping[int, int]) -> None:
+        assert self.supervisor is not None
+        await self.supervisor.assign(owned)
+        self._coordinated = True
+
+    async def _load_shard(self, shard: int) -> tuple[list[Monitor], Mapping[str, int | None]]:
+        assert self.feed is not None
+        ids = [m.id for m in self.feed.shard(shard)]
+        states = await self.store.call(self.store.get_states, ids) if ids else {}
+        # read the index again after the await: edits made meanwhile are included
+        monitors = self.feed.shard(shard)
+        return monitors, {i: s.last_slot for i, s in states.items()}
+
+    def _log_transitions(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            self.metrics.transitions.labels(t.to_status).inc()
+            log.info(
+                "monitor.status_changed",
+                monitor=t.monitor_id,
+                slot=t.slot,
+                from_status=t.from_status,
+                to_status=t.to_status,
+                error_kind=t.error_kind,
+                error=t.error,
+            )
