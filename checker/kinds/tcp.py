@@ -117,24 +117,22 @@ async def resolve(
     Lookups run in threads under the probes' own limiter: a slow resolver holds at
     most that many threads and never starves the rest of the node's thread pool."""
     literal = is_ip_literal(host)
-    if not literal:
-        attempt.phase = f"resolving {host}"
     since = trio.current_time()
     try:
-        infos = await trio.to_thread.run_sync(
-            lambda: socket.getaddrinfo(
-                host,
-                port,
-                type=socket.SOCK_STREAM,
-                flags=socket.AI_NUMERICHOST if literal else 0,
-            ),
-            limiter=limiter,
-            abandon_on_cancel=True,
-        )
+        if literal:  # numeric: no lookup, no thread
+            infos = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        else:
+            attempt.phase = f"resolving {host}"
+            infos = await trio.to_thread.run_sync(
+                lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                limiter=limiter,
+                abandon_on_cancel=True,
+            )
+            attempt.lap("dns", since)
     except socket.gaierror as exc:
         raise TargetFault("dns", f"cannot resolve {host}: {exc.strerror}") from None
-    if not literal:
-        attempt.lap("dns", since)
     if not infos:
         raise TargetFault("dns", f"{host} has no addresses")
     return [(family, kind, proto, sockaddr) for family, kind, proto, _, sockaddr in infos]
