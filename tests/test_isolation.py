@@ -64,8 +64,12 @@ async def test_hostile_targets_fail_alone_and_healthy_monitors_keep_every_slot(
             targets[redirector.url_for("/redirect/50")] = "protocol"
             specs = [
                 MonitorSpec(
-                    name=f"healthy-{i}", kind="http", target=f"{healthy_base}/{i}",
-                    interval=INTERVAL, timeout=TIMEOUT, retries=0,
+                    name=f"healthy-{i}",
+                    kind="http",
+                    target=f"{healthy_base}/{i}",
+                    interval=INTERVAL,
+                    timeout=TIMEOUT,
+                    retries=0,
                 )
                 for i in range(HEALTHY)
             ]
@@ -76,8 +80,12 @@ async def test_hostile_targets_fail_alone_and_healthy_monitors_keep_every_slot(
                     expected_kind[name] = kind
                     specs.append(
                         MonitorSpec(
-                            name=name, kind="http", target=url, interval=INTERVAL,
-                            timeout=TIMEOUT, retries=0,
+                            name=name,
+                            kind="http",
+                            target=url,
+                            interval=INTERVAL,
+                            timeout=TIMEOUT,
+                            retries=0,
                         )
                     )
             assert len(specs) == 300
