@@ -121,8 +121,7 @@ class Node:
             await feed.load()
             await root.start(self.writer.run)
             await root.start(supervisor.run)
-            await root.start(self.coordinator.run, self._assign)
-            await root.start(feed.run)
+            # the API first: monitors of the node itself must not see it refuse
             api_stop = trio.Event()
             self.bound = await root.start(
                 partial(
@@ -132,6 +131,8 @@ class Node:
                     shutdown_trigger=api_stop.wait,
                 )
             )
+            await root.start(self.coordinator.run, self._assign)
+            await root.start(feed.run)
             log.info(
                 "node.started",
                 node=self.name,
