@@ -11,6 +11,22 @@ import structlog
 LogFormat = Literal["text", "json"]
 
 
+class StderrLogger:
+    """Writes each event line to whatever `sys.stderr` is at the time of writing, so a
+    replaced stream (a test's capture, a daemon's redirect) is never written after
+    it was closed."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def _stderr_logger(*args: object) -> StderrLogger:
+    return StderrLogger()
+
+
 def configure_logging(fmt: LogFormat = "text", level: str = "info") -> None:
     renderer: structlog.typing.Processor
     if fmt == "json":
@@ -30,6 +46,6 @@ def configure_logging(fmt: LogFormat = "text", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
