@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from checker.kind import Kind
-from checker.kinds import http, tcp
+from checker.kinds import dns, http, icmp, tcp, tls
 
-KINDS: dict[str, Kind] = {k.name: k for k in (http.KIND, tcp.KIND)}
+KINDS: dict[str, Kind] = {k.name: k for k in (http.KIND, tcp.KIND, tls.KIND, dns.KIND, icmp.KIND)}
 
 __all__ = ["KINDS", "Kind"]

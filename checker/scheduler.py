@@ -231,6 +231,7 @@ class ShardRunner:
             attempts=attempts,
             node=deps.node,
             epoch=self.epoch,
+            details=observation.details,
         )
         deps.metrics.checks.labels(m.kind, "up" if observation.ok else "down").inc()
         deps.metrics.check_duration.labels(m.kind).observe(result.duration_ms / 1000)

@@ -21,6 +21,7 @@ ERROR_KINDS = (
     "keyword",
     "protocol",
     "too_large",
+    "assertion",
     "internal",
 )
 
@@ -99,6 +100,9 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True):
     http_status: int | None = None
     ip: str | None = None
     timings: Timings = Timings()
+    # What the kind saw beyond the common fields (days left, answers, RTTs, the
+    # certificate chain, assertion outcomes): JSON-able values, bounded in size.
+    details: dict[str, Any] | None = None
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,6 +122,7 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
     node: str
     epoch: int = 0  # fencing token of the shard claim the check ran under
+    details: dict[str, Any] | None = None  # the last attempt's Observation.details
 
 
 class MonitorState(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,45 +9,62 @@ then the body (capped), then the keywords. Phase timings add up over the hops;
 
 from __future__ import annotations
 
+import base64
 import re
 import ssl
-from typing import Any, Literal
-from urllib.parse import quote, quote_from_bytes, urljoin, urlsplit
+import time
+from typing import Any, Literal, Protocol
+from urllib.parse import quote_from_bytes, urljoin
 
 import h11
 import msgspec
 import trio
 
-from checker.context import ProbeContext
+from checker import http1, http2
+from checker.certs import CERT_FIELDS, PeerCertificate, peer_certificate, session_details
+from checker.context import ProbeContext, TlsSetupError
+from checker.http1 import KIB, MIB
 from checker.kinds.tcp import (
     Address,
     Attempt,
+    IpVersion,
     TargetFault,
     connect,
-    format_address,
-    normalise_host,
     resolve,
 )
+from checker.proxy import Proxy, open_tunnel, parse_proxy
+from checker.urls import URL_SAFE, Url, parse_status_spec, parse_url
+from uptrack.assertions import FactSchema, Unavailable, check_assertions, roots_of
+from uptrack.assertions import parse as parse_assertion
 from uptrack.model import Observation
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
-KIB = 1024
-MIB = 1024 * KIB
-MAX_HEADER_BYTES = 64 * KIB
-"""A response head larger than this is `too_large` (h11's incomplete-event limit)."""
-
-_RECEIVE_BYTES = 64 * KIB
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-# Everything but the reserved characters, '%' and the unreserved ones gets
-# percent-encoded, so a URL stays as given where it is already valid.
-_URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
-_STATUS_SPEC = re.compile(r"(\d{3})(?:\s*-\s*(\d{3}))?", re.ASCII)
 _HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 _PROBE_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 _BODY_HEADERS = frozenset({"content-type", "content-encoding", "content-language"})
 _ORIGIN_HEADERS = frozenset({"host", "authorization", "cookie", "proxy-authorization"})
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+ALPN_H2 = ("h2", "http/1.1")
+FACTS: FactSchema = {
+    "status": None,
+    "response_time": None,
+    "header": "any",
+    "json": "any",
+    "body": None,
+    "cert": CERT_FIELDS,
+    "http_version": None,
+    "ip": None,
+}
+
+
+class BasicAuth(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """HTTP basic authentication (RFC 7617) sent to the first origin."""
+
+    username: str
+    password: str
 
 
 class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -64,91 +81,29 @@ class HttpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, fro
     max_redirects: int = 10
     verify_tls: bool = True
     max_body_bytes: int = MIB
-
-
-class Url(msgspec.Struct, frozen=True):
-    """An http(s) URL split the way a request needs it."""
-
-    scheme: str
-    host: str  # IDNA-encoded host name or IP literal without brackets
-    port: int
-    target: str  # path and query, percent-encoded
-
-    @property
-    def authority(self) -> str:
-        """`host[:port]`, the Host header; the port only where it is not the default."""
-        if self.port == (443 if self.scheme == "https" else 80):
-            return f"[{self.host}]" if ":" in self.host else self.host
-        return format_address(self.host, self.port)
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.authority}{self.target}"
-
-
-def parse_url(text: str) -> Url:
-    """An absolute http or https URL; ValueError says what is wrong and what is accepted."""
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        raise ValueError("a URL must not contain spaces or control characters; percent-encode them")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(
-            f"not a valid URL ({exc}); use http://host/path or https://host/path"
-        ) from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        if parts.netloc:
-            raise ValueError(f"unsupported scheme {scheme!r}; use an http:// or https:// URL")
-        raise ValueError("not an absolute URL; use http://host/path or https://host/path")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(
-            "credentials in the URL are not supported; set an Authorization header instead"
-        )
-    if not parts.hostname:
-        raise ValueError("the URL has no host; use http://host/path or https://host/path")
-    if port == 0:
-        raise ValueError("port 0 is not a port; use a port from 1 to 65535")
-    path = quote(parts.path or "/", safe=_URL_SAFE)
-    query = quote(parts.query, safe=_URL_SAFE)
-    return Url(
-        scheme=scheme,
-        host=normalise_host(parts.hostname),
-        port=port or (443 if scheme == "https" else 80),
-        target=f"{path}?{query}" if query else path,
-    )
-
-
-def parse_status_spec(spec: list[int | str]) -> list[tuple[int, int]]:
-    """Inclusive (low, high) ranges from codes and "200-399" strings; ValueError if bad."""
-    if not spec:
-        raise ValueError('list at least one status code or range, e.g. ["200-399"]')
-    ranges = []
-    for item in spec:
-        if isinstance(item, int) and not isinstance(item, bool):
-            low = high = item
-        else:
-            match = _STATUS_SPEC.fullmatch(item.strip()) if isinstance(item, str) else None
-            if match is None:
-                raise ValueError(f"{item!r} is not a status code or a range like '200-399'")
-            low = int(match[1])
-            high = int(match[2] or match[1])
-        if not 100 <= low <= high <= 599:
-            raise ValueError(f"{item!r} is not within 100-599, low to high (e.g. 200, '200-399')")
-        ranges.append((low, high))
-    return ranges
-
-
-def _size(n: int) -> str:
-    if n % MIB == 0:
-        return f"{n // MIB} MiB"
-    if n % KIB == 0:
-        return f"{n // KIB} KiB"
-    return f"{n} bytes"
+    assertions: list[str] = []  # conditions on status, headers, JSON, timing, certificate
+    basic_auth: BasicAuth | None = None
+    bearer_token: str | None = None
+    ca_file: str | None = None  # trust this CA bundle instead of the system store
+    client_cert: str | None = None  # PEM certificate (chain) for mutual TLS
+    client_key: str | None = None  # its key, unless client_cert holds it too
+    http2: bool = True  # offer HTTP/2 over TLS (ALPN); HTTP/1.1 otherwise
+    ip_version: IpVersion = "any"
+    proxy: str | None = None  # http://[user:password@]host:port
 
 
 def _quoted(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+class Response(Protocol):
+    """A response head, HTTP/1.1 or HTTP/2, whose body is read on demand."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    http_version: str
+
+    async def read_body(self, limit: int, *, keep: bool) -> bytes: ...
 
 
 class _Request(msgspec.Struct, frozen=True):
@@ -169,35 +124,13 @@ def _first_request(settings: HttpSettings, ctx: ProbeContext) -> _Request:
     ]
     headers = [(name, value) for name, value in defaults if name.lower() not in given]
     headers.extend(settings.headers.items())
+    if settings.basic_auth is not None:
+        pair = f"{settings.basic_auth.username}:{settings.basic_auth.password}".encode()
+        headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
+    elif settings.bearer_token is not None:
+        headers.append(("Authorization", f"Bearer {settings.bearer_token}"))
     body = None if settings.body is None else settings.body.encode()
     return _Request(method=settings.method, headers=headers, body=body)
-
-
-def _encode(conn: h11.Connection, url: Url, request: _Request) -> bytes:
-    headers = request.headers
-    if not any(name.lower() == "host" for name, _ in headers):
-        headers = [("Host", url.authority), *headers]
-    headers = [*headers, ("Connection", "close")]
-    events: list[h11.Event] = []
-    if request.body is not None:
-        headers.append(("Content-Length", str(len(request.body))))
-        events.append(h11.Data(data=request.body))
-    head = h11.Request(method=request.method, target=url.target, headers=headers)
-    return b"".join(conn.send(event) or b"" for event in (head, *events, h11.EndOfMessage()))
-
-
-async def _next_event(stream: trio.abc.Stream, conn: h11.Connection) -> Any:
-    while True:
-        event = conn.next_event()
-        if event is not h11.NEED_DATA:
-            return event
-        data = await stream.receive_some(_RECEIVE_BYTES)
-        if not data and conn.their_state is h11.SEND_RESPONSE:
-            # h11 would report this as an invalid state transition; say what happened.
-            if conn.trailing_data[0]:
-                raise TargetFault("protocol", "the server closed the connection mid-headers")
-            raise TargetFault("protocol", "the server closed the connection without a response")
-        conn.receive_data(bytes(data))
 
 
 def _tls_fault(exc: BaseException | None) -> TargetFault:
@@ -216,69 +149,6 @@ def _tls_fault(exc: BaseException | None) -> TargetFault:
     return TargetFault("tls", "TLS handshake failed")
 
 
-async def _open(
-    url: Url, addresses: list[Address], verify: bool, ctx: ProbeContext, attempt: Attempt
-) -> trio.abc.Stream:
-    tcp = await connect(addresses, attempt)
-    if url.scheme == "http":
-        return tcp
-    attempt.phase = "negotiating TLS"
-    since = trio.current_time()
-    tls = trio.SSLStream(
-        tcp, ctx.ssl_context(verify=verify), server_hostname=url.host, https_compatible=True
-    )
-    handshaken = False
-    try:
-        await tls.do_handshake()
-        handshaken = True
-    except trio.BrokenResourceError as exc:
-        raise _tls_fault(exc.__cause__) from None
-    finally:
-        if not handshaken:
-            await trio.aclose_forcefully(tcp)
-    attempt.lap("tls", since)
-    return tls
-
-
-async def _exchange(
-    stream: trio.abc.Stream, url: Url, request: _Request, attempt: Attempt
-) -> tuple[h11.Connection, h11.Response]:
-    """Send the request and read the response head (skipping 1xx)."""
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-    attempt.phase = "sending the request"
-    since = trio.current_time()
-    await stream.send_all(_encode(conn, url, request))
-    attempt.phase = "reading headers"
-    event = await _next_event(stream, conn)
-    while isinstance(event, h11.InformationalResponse):
-        event = await _next_event(stream, conn)
-    if not isinstance(event, h11.Response):
-        raise TargetFault("protocol", f"unexpected {type(event).__name__} instead of a response")
-    attempt.lap("ttfb", since)
-    attempt.http_status = event.status_code
-    return conn, event
-
-
-async def _read_body(
-    stream: trio.abc.Stream, conn: h11.Connection, limit: int, *, keep: bool
-) -> bytes:
-    """Read the body to its end; keep it only if asked (the size is always capped)."""
-    size = 0
-    chunks: list[bytes] = []
-    while True:
-        event = await _next_event(stream, conn)
-        if isinstance(event, h11.Data):
-            size += len(event.data)
-            if size > limit:
-                raise TargetFault("too_large", f"body larger than {_size(limit)}")
-            if keep:
-                chunks.append(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            return b"".join(chunks)
-        else:
-            raise TargetFault("protocol", f"unexpected {type(event).__name__} in the body")
-
-
 def _judge_text(body: bytes, settings: HttpSettings) -> None:
     text = body.decode("utf-8", errors="replace")
     if settings.keyword is not None and settings.keyword not in text:
@@ -292,7 +162,7 @@ def _judge_text(body: bytes, settings: HttpSettings) -> None:
 def _redirect(url: Url, request: _Request, status: int, location: bytes) -> tuple[Url, _Request]:
     """The next hop: a Location resolved against `url`, and the request to send there."""
     try:
-        to = parse_url(urljoin(str(url), quote_from_bytes(location, safe=_URL_SAFE)))
+        to = parse_url(urljoin(str(url), quote_from_bytes(location, safe=URL_SAFE)))
     except ValueError as exc:
         raise TargetFault("protocol", f"redirect {status} to an unusable Location: {exc}") from None
     method, headers, body = request.method, request.headers, request.body
@@ -305,8 +175,8 @@ def _redirect(url: Url, request: _Request, status: int, location: bytes) -> tupl
     return to, _Request(method=method, headers=headers, body=body)
 
 
-def _location(response: h11.Response) -> bytes | None:
-    if response.status_code not in _REDIRECT_STATUSES:
+def _location(response: Response) -> bytes | None:
+    if response.status not in _REDIRECT_STATUSES:
         return None
     return next((value for name, value in response.headers if name == b"location"), None)
 
@@ -322,35 +192,157 @@ def _stream_fault(exc: trio.BrokenResourceError, phase: str) -> TargetFault:
     return TargetFault("network", f"connection broken while {phase}")
 
 
-def _protocol_fault(exc: h11.RemoteProtocolError, phase: str) -> TargetFault:
-    if exc.error_status_hint == 431:
-        return TargetFault("too_large", f"response head larger than {_size(MAX_HEADER_BYTES)}")
-    reason = str(exc)
-    if len(reason) > 120:  # h11 quotes what it could not parse: keep stored errors short
-        reason = reason[:120] + "…"
-    return TargetFault("protocol", f"{reason} while {phase}")
+class _Connection(msgspec.Struct):
+    """An open connection to an origin (maybe tunnelled): TLS facts if it is https."""
+
+    stream: trio.abc.Stream
+    alpn: str | None = None
+    cert: PeerCertificate | None = None
+
+
+class _Route(msgspec.Struct, frozen=True):
+    """How a check reaches origins: directly or through a proxy, and its TLS settings."""
+
+    settings: HttpSettings
+    proxy: Proxy | None
+    resolved: dict[tuple[str, int], list[Address]]
+
+
+async def _handshake(
+    tcp: trio.abc.Stream, url: Url, route: _Route, ctx: ProbeContext, attempt: Attempt
+) -> _Connection:
+    settings = route.settings
+    try:
+        ssl_ctx = ctx.ssl_context(
+            verify=settings.verify_tls,
+            ca_file=settings.ca_file,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
+            alpn=ALPN_H2 if settings.http2 else (),
+        )
+    except TlsSetupError as exc:
+        raise TargetFault("tls", str(exc)) from None
+    attempt.phase = "negotiating TLS"
+    since = trio.current_time()
+    tls = trio.SSLStream(tcp, ssl_ctx, server_hostname=url.host, https_compatible=True)
+    try:
+        await tls.do_handshake()
+    except trio.BrokenResourceError as exc:
+        raise _tls_fault(exc.__cause__) from None
+    attempt.lap("tls", since)
+    cert = peer_certificate(tls, verified=settings.verify_tls, now=time.time())
+    attempt.details["tls"] = session_details(tls, cert)
+    return _Connection(tls, tls.selected_alpn_protocol(), cert)
+
+
+async def _open(url: Url, route: _Route, ctx: ProbeContext, attempt: Attempt) -> _Connection:
+    """A connection to the origin of `url`: TCP, through the proxy if any, then TLS."""
+    proxy = route.proxy
+    host, port = (proxy.host, proxy.port) if proxy is not None else (url.host, url.port)
+    addresses = route.resolved.get((host, port))
+    if addresses is None:
+        addresses = route.resolved[host, port] = await resolve(
+            host, port, attempt, ctx.dns_limiter, route.settings.ip_version
+        )
+    tcp = await connect(addresses, attempt)
+    opened = False
+    try:
+        if url.scheme == "http":
+            opened = True
+            return _Connection(tcp)
+        if proxy is not None:
+            await open_tunnel(tcp, proxy, url.host, url.port, attempt)
+        connection = await _handshake(tcp, url, route, ctx, attempt)
+        opened = True
+        return connection
+    finally:
+        if not opened:
+            await trio.aclose_forcefully(tcp)
+
+
+def _wire_request(
+    url: Url, request: _Request, proxy: Proxy | None
+) -> tuple[str, list[tuple[str, str]]]:
+    """The request target and headers as sent: absolute-form to a proxy for http."""
+    headers = request.headers
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers = [("Host", url.authority), *headers]
+    if proxy is None or url.scheme == "https":
+        return url.target, headers
+    if proxy.authorization is not None:
+        headers = [*headers, ("Proxy-Authorization", proxy.authorization)]
+    return str(url), headers
+
+
+def _header_facts(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        facts[name] = f"{facts[name]}, {value}" if name in facts else value
+    return facts
+
+
+def _json_fact(body: bytes) -> Any:
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return Unavailable(f"the body is not JSON ({str(exc)[:80]})")
+
+
+def _facts(
+    response: Response, body: bytes, cert: PeerCertificate | None, attempt: Attempt, roots: set[str]
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "status": response.status,
+        "response_time": attempt.elapsed_ms(),
+        "header": _header_facts(response.headers),
+        "http_version": response.http_version,
+        "ip": attempt.ip,
+        "cert": cert.facts() if cert is not None else Unavailable("the response came over http"),
+    }
+    if "body" in roots:
+        facts["body"] = body.decode("utf-8", errors="replace")
+    if "json" in roots:
+        facts["json"] = _json_fact(body)
+    return facts
+
+
+async def _send(
+    connection: _Connection, url: Url, request: _Request, route: _Route, attempt: Attempt
+) -> Response:
+    target, headers = _wire_request(url, request, route.proxy)
+    if connection.alpn == "h2":
+        return await http2.exchange(
+            connection.stream,
+            url.scheme,
+            url.authority,
+            url.target,
+            request.method,
+            request.headers,
+            request.body,
+            attempt,
+        )
+    return await http1.exchange(
+        connection.stream, request.method, target, headers, request.body, attempt
+    )
 
 
 async def _hop(
     url: Url,
     request: _Request,
-    settings: HttpSettings,
+    route: _Route,
     accepted: list[tuple[int, int]],
     ctx: ProbeContext,
     attempt: Attempt,
-    resolved: dict[tuple[str, int], list[Address]],
 ) -> Observation | tuple[Url, _Request]:
     """One request on a fresh connection: the final Observation, or the next hop."""
+    settings = route.settings
     attempt.http_status = None
-    addresses = resolved.get((url.host, url.port))
-    if addresses is None:
-        addresses = resolved[url.host, url.port] = await resolve(
-            url.host, url.port, attempt, ctx.dns_limiter
-        )
-    stream = await _open(url, addresses, settings.verify_tls, ctx, attempt)
+    connection = await _open(url, route, ctx, attempt)
     try:
-        conn, response = await _exchange(stream, url, request, attempt)
-        status = response.status_code
+        response = await _send(connection, url, request, route, attempt)
+        status = response.status
         location = _location(response) if settings.follow_redirects else None
         if location is not None:
             return _redirect(url, request, status, location)
@@ -358,17 +350,22 @@ async def _hop(
             spec = ", ".join(str(item) for item in settings.accepted_status)
             raise TargetFault("status", f"status {status} not in {spec}")
         attempt.phase = "reading the body"
-        keep = settings.keyword is not None or settings.keyword_absent is not None
-        body = await _read_body(stream, conn, settings.max_body_bytes, keep=keep)
-        if keep:
+        roots = roots_of(settings.assertions)
+        keywords = settings.keyword is not None or settings.keyword_absent is not None
+        keep = keywords or bool(roots & {"body", "json"})
+        body = await response.read_body(settings.max_body_bytes, keep=keep)
+        if keywords:
             _judge_text(body, settings)
+        if settings.assertions:
+            facts = _facts(response, body, connection.cert, attempt, roots)
+            attempt.judge(settings.assertions, facts)
         return attempt.observe()
     except trio.BrokenResourceError as exc:
         raise _stream_fault(exc, attempt.phase) from None
     except h11.RemoteProtocolError as exc:
-        raise _protocol_fault(exc, attempt.phase) from None
+        raise http1.protocol_fault(exc, attempt.phase) from None
     finally:
-        await trio.aclose_forcefully(stream)
+        await trio.aclose_forcefully(connection.stream)
 
 
 async def _probe(
@@ -376,9 +373,10 @@ async def _probe(
 ) -> Observation:
     accepted = parse_status_spec(settings.accepted_status)
     request = _first_request(settings, ctx)
-    resolved: dict[tuple[str, int], list[Address]] = {}
+    proxy = parse_proxy(settings.proxy) if settings.proxy is not None else None
+    route = _Route(settings, proxy, {})
     for _ in range(settings.max_redirects + 1):
-        outcome = await _hop(url, request, settings, accepted, ctx, attempt, resolved)
+        outcome = await _hop(url, request, route, accepted, ctx, attempt)
         if isinstance(outcome, Observation):
             return outcome
         url, request = outcome
@@ -413,6 +411,58 @@ def _settings_problems(settings: HttpSettings) -> list[tuple[str, str]]:
             problems.append((field, "must not be empty (leave it out to not check the body)"))
         elif word is not None and settings.method == "HEAD":
             problems.append((field, "a HEAD response has no body to search; use GET"))
+    problems.extend(_assertion_problems(settings))
+    problems.extend(_auth_problems(settings))
+    problems.extend(_tls_problems(settings))
+    if settings.proxy is not None:
+        try:
+            parse_proxy(settings.proxy)
+        except ValueError as exc:
+            problems.append(("proxy", str(exc)))
+    return problems
+
+
+def _assertion_problems(settings: HttpSettings) -> list[tuple[str, str]]:
+    problems = check_assertions(settings.assertions, FACTS)
+    if not problems and settings.method == "HEAD":
+        for index, text in enumerate(settings.assertions):
+            root = parse_assertion(text).root
+            if root in ("body", "json"):
+                problems.append(
+                    (f"assertions[{index}]", f"a HEAD response has no body for {root}; use GET")
+                )
+    return problems
+
+
+def _auth_problems(settings: HttpSettings) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    given = {name.lower() for name in settings.headers}
+    for field in ("basic_auth", "bearer_token"):
+        if getattr(settings, field) is not None and "authorization" in given:
+            problems.append((field, "conflicts with the Authorization header; give one of them"))
+    if settings.basic_auth is not None and settings.bearer_token is not None:
+        problems.append(("bearer_token", "give basic_auth or bearer_token, not both"))
+    auth = settings.basic_auth
+    if auth is not None:
+        if ":" in auth.username:
+            problems.append(("basic_auth.username", "must not contain ':'"))
+        for field, value in (("username", auth.username), ("password", auth.password)):
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                problems.append((f"basic_auth.{field}", "must not contain control characters"))
+    token = settings.bearer_token
+    if token is not None and not _TOKEN.fullmatch(token):
+        problems.append(("bearer_token", "must be printable ASCII without spaces"))
+    return problems
+
+
+def _tls_problems(settings: HttpSettings) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for field in ("ca_file", "client_cert", "client_key"):
+        path = getattr(settings, field)
+        if path is not None and not path.startswith("/"):
+            problems.append((field, f"must be an absolute path, e.g. /etc/uptrack/{field}.pem"))
+    if settings.client_key is not None and settings.client_cert is None:
+        problems.append(("client_key", "needs client_cert (the certificate of the key)"))
     return problems
 
 

@@ -13,12 +13,20 @@ import errno
 import ipaddress
 import re
 import socket
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import trio
 
 from checker.context import ProbeContext
+from uptrack.assertions import (
+    FactSchema,
+    check_assertions,
+    failure_message,
+    judge,
+    outcomes_details,
+    roots_of,
+)
 from uptrack.model import Observation, Timings
 
 Address = tuple[socket.AddressFamily, socket.SocketKind, int, Any]
@@ -44,6 +52,7 @@ class Attempt:
         self.phase = "starting"
         self.ip: str | None = None
         self.http_status: int | None = None
+        self.details: dict[str, Any] = {}  # Observation.details, kept if not empty
         self._spent: dict[str, float] = {}
 
     def lap(self, timing: str, since: float) -> None:
@@ -71,7 +80,20 @@ class Attempt:
                 ttfb=ms("ttfb"),
                 total=round((trio.current_time() - self.started) * 1000, 3),
             ),
+            details=dict(self.details) or None,
         )
+
+    def judge(self, assertions: list[str], facts: dict[str, Any]) -> None:
+        """Evaluate the monitor's assertions; record each outcome, raise on a failure."""
+        outcomes = judge(assertions, facts)
+        self.details["assertions"] = outcomes_details(outcomes)
+        message = failure_message(outcomes)
+        if message is not None:
+            raise TargetFault("assertion", message)
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the attempt started (the `response_time` fact)."""
+        return round((trio.current_time() - self.started) * 1000, 3)
 
     def timed_out(self, timeout: float) -> Observation:
         return self.observe(
@@ -109,30 +131,52 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+IpVersion = Literal[4, 6, "any"]
+"""Which addresses of a name a probe may use."""
+
+_FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6, "any": socket.AF_UNSPEC}
+_NO_ADDRESS_OF_FAMILY = {
+    getattr(socket, name)
+    for name in ("EAI_ADDRFAMILY", "EAI_NODATA", "EAI_FAMILY")
+    if hasattr(socket, name)
+}
+
+
 async def resolve(
-    host: str, port: int, attempt: Attempt, limiter: trio.CapacityLimiter
+    host: str,
+    port: int,
+    attempt: Attempt,
+    limiter: trio.CapacityLimiter,
+    ip_version: IpVersion = "any",
 ) -> list[Address]:
     """The addresses of `host` in the resolver's order; an IP literal skips DNS.
 
     Lookups run in threads under the probes' own limiter: a slow resolver holds at
     most that many threads and never starves the rest of the node's thread pool."""
+    family = _FAMILIES[ip_version]
     literal = is_ip_literal(host)
     since = trio.current_time()
     try:
         if literal:  # numeric: no lookup, no thread
             infos = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+                host, port, family, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
             )
         else:
             attempt.phase = f"resolving {host}"
             infos = await trio.to_thread.run_sync(
-                lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                lambda: socket.getaddrinfo(host, port, family, type=socket.SOCK_STREAM),
                 limiter=limiter,
                 abandon_on_cancel=True,
             )
             attempt.lap("dns", since)
     except socket.gaierror as exc:
-        raise TargetFault("dns", f"cannot resolve {host}: {exc.strerror}") from None
+        if ip_version == "any":
+            raise TargetFault("dns", f"cannot resolve {host}: {exc.strerror}") from None
+        if exc.errno in _NO_ADDRESS_OF_FAMILY:
+            raise TargetFault("dns", f"{host} has no IPv{ip_version} address") from None
+        raise TargetFault(
+            "dns", f"cannot resolve {host} to an IPv{ip_version} address: {exc.strerror}"
+        ) from None
     if not infos:
         raise TargetFault("dns", f"{host} has no addresses")
     return [(family, kind, proto, sockaddr) for family, kind, proto, _, sockaddr in infos]
@@ -197,12 +241,110 @@ def split_target(target: str) -> tuple[str, int]:
     return normalise_host(host), int(port_text)
 
 
+_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\"}
+_HEX = re.compile(r"[0-9a-fA-F]{2}")
+MAX_READ_BYTES = 1024 * 1024
+FACTS: FactSchema = {"response_time": None, "response": None, "ip": None}
+
+
+def decode_escapes(text: str) -> bytes:
+    """`text` as UTF-8 with the escapes \\r \\n \\t \\0 \\\\ \\xHH decoded.
+
+    ValueError names the position of a bad escape."""
+    out = bytearray()
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char != "\\":
+            out += char.encode()
+            at += 1
+            continue
+        escape = text[at + 1 : at + 2]
+        if escape in _ESCAPES:
+            out += _ESCAPES[escape]
+            at += 2
+        elif escape == "x" and _HEX.fullmatch(text, at + 2, at + 4):
+            out.append(int(text[at + 2 : at + 4], 16))
+            at += 4
+        else:
+            raise ValueError(
+                f"unknown escape {text[at : at + 2]!r} at position {at + 1} "
+                "(use \\r, \\n, \\t, \\0, \\\\ or \\xHH)"
+            )
+    return bytes(out)
+
+
+def printable(data: bytes, limit: int = 200) -> str:
+    """`data` for a message or a result: escaped where not printable, capped."""
+    text = data[:limit].decode("utf-8", errors="backslashreplace")
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+    return shown + ("…" if len(data) > limit else "")
+
+
 class TcpSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
-    """The tcp kind has no settings yet: a target that accepts a connection is up."""
+    """Settings of a tcp monitor: by default a port that accepts a connection is up."""
+
+    send: str | None = None  # sent once connected; escapes like \\r\\n allowed
+    expect: str | None = None  # must appear in what the server sends (escapes allowed)
+    max_read_bytes: int = 4096  # read at most this much while looking for `expect`
+    ip_version: IpVersion = "any"
+    assertions: list[str] = []
+
+
+async def _read_response(
+    stream: trio.abc.Stream, expect: bytes | None, limit: int, attempt: Attempt
+) -> bytes:
+    """What the server sends: until `expect` shows up, the stream ends or `limit` bytes
+    arrive; without `expect`, its first burst."""
+    attempt.phase = "reading the response"
+    since = trio.current_time()
+    received = b""
+    while len(received) < limit:
+        try:
+            data = await stream.receive_some(limit - len(received))
+        except trio.BrokenResourceError as exc:
+            cause = exc.__cause__
+            reason = (getattr(cause, "strerror", None) or "connection broken").lower()
+            raise TargetFault("network", f"{reason} while reading the response") from None
+        if not received:
+            attempt.lap("ttfb", since)
+        received += data
+        if not data or expect is None or expect in received:
+            break
+    if expect is not None and expect not in received:
+        how = "before the server closed the connection" if not data else f"in {len(received)} bytes"
+        raise TargetFault(
+            "keyword",
+            f"expected {printable(expect, 40)!r} not found {how}: {printable(received, 80)!r}",
+        )
+    return received
+
+
+async def _converse(
+    stream: trio.SocketStream, settings: TcpSettings, attempt: Attempt
+) -> bytes | None:
+    if settings.send is not None:
+        attempt.phase = "sending"
+        try:
+            await stream.send_all(decode_escapes(settings.send))
+        except trio.BrokenResourceError as exc:
+            cause = exc.__cause__
+            reason = (getattr(cause, "strerror", None) or "connection broken").lower()
+            raise TargetFault("network", f"{reason} while sending") from None
+    wants_response = "response" in roots_of(settings.assertions)
+    if settings.expect is None and not wants_response:
+        return None
+    expect = None if settings.expect is None else decode_escapes(settings.expect)
+    response = await _read_response(stream, expect, settings.max_read_bytes, attempt)
+    attempt.details["response"] = printable(response)
+    return response
 
 
 class TcpKind:
-    """Up when a TCP connection to `host:port` opens within the timeout."""
+    """Up when a TCP connection to `host:port` opens within the timeout (and, when
+    asked, the server answers what `send` asks with what `expect` says)."""
 
     name = "tcp"
     settings_type = TcpSettings
@@ -212,7 +354,24 @@ class TcpKind:
         return format_address(host, port)
 
     def check_settings(self, settings: msgspec.Struct, *, timeout: float) -> list[tuple[str, str]]:
-        return []
+        if not isinstance(settings, TcpSettings):
+            raise TypeError(f"expected TcpSettings, got {type(settings).__name__}")
+        problems: list[tuple[str, str]] = []
+        for field in ("send", "expect"):
+            value = getattr(settings, field)
+            if value == "":
+                problems.append((field, "must not be empty (leave it out instead)"))
+            elif value is not None:
+                try:
+                    decode_escapes(value)
+                except ValueError as exc:
+                    problems.append((field, str(exc)))
+        if not 1 <= settings.max_read_bytes <= MAX_READ_BYTES:
+            problems.append(
+                ("max_read_bytes", f"{settings.max_read_bytes} is not within 1-{MAX_READ_BYTES}")
+            )
+        problems.extend(check_assertions(settings.assertions, FACTS))
+        return problems
 
     async def check(
         self,
@@ -225,10 +384,25 @@ class TcpKind:
         attempt = Attempt()
         with trio.move_on_after(timeout):
             try:
-                stream = await connect(await resolve(host, port, attempt, ctx.dns_limiter), attempt)
+                addresses = await resolve(host, port, attempt, ctx.dns_limiter, settings.ip_version)
+                stream = await connect(addresses, attempt)
+                try:
+                    response = await _converse(stream, settings, attempt)
+                finally:
+                    await trio.aclose_forcefully(stream)
+                if settings.assertions:
+                    attempt.judge(
+                        settings.assertions,
+                        {
+                            "response_time": attempt.elapsed_ms(),
+                            "response": None
+                            if response is None
+                            else response.decode("utf-8", errors="replace"),
+                            "ip": attempt.ip,
+                        },
+                    )
             except TargetFault as fault:
                 return attempt.observe(fault.kind, fault.message)
-            await trio.aclose_forcefully(stream)
             return attempt.observe()
         return attempt.timed_out(timeout)
 

@@ -23,12 +23,16 @@ def certificates() -> CertificateAuthority:
     return CertificateAuthority()
 
 
+@pytest.fixture(scope="session")
+def ca_file(certificates: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test CA as a PEM file."""
+    return str(certificates.write_ca_pem(tmp_path_factory.mktemp("ca") / "ca.pem"))
+
+
 @pytest.fixture
-def probe_ctx(certificates: CertificateAuthority) -> ProbeContext:
-    """A fresh ProbeContext whose verifying SSL context also trusts the test CA."""
-    ctx = ProbeContext()
-    certificates.trust(ctx.ssl_context(verify=True))
-    return ctx
+def probe_ctx(ca_file: str) -> ProbeContext:
+    """A fresh ProbeContext whose verifying SSL contexts also trust the test CA."""
+    return ProbeContext(extra_ca_files=[ca_file])
 
 
 @pytest.fixture

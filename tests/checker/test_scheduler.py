@@ -55,7 +55,7 @@ class ScriptedKind:
         if self.attempts[target] <= settings.fail_attempts:
             return Observation(ok=False, error_kind="refused", error="scripted failure")
         self.attempts[target] = 0
-        return Observation(ok=True, timings=Timings(total=10.0))
+        return Observation(ok=True, timings=Timings(total=10.0), details={"target": target})
 
 
 def monitor(
@@ -315,3 +315,13 @@ async def test_stop_scheduling_lets_in_flight_checks_finish(
         await trio.sleep(0.005)  # the catch-up check is in flight (it takes 10 ms)
         runner.stop_scheduling()
     assert [r.ok for r in harness.results] == [True]
+
+
+async def test_a_result_carries_the_details_of_its_last_attempt(
+    harness: Harness, autojump_clock: trio.testing.MockClock
+) -> None:
+    m = monitor(12, interval=30)
+    runner = ShardRunner(0, 0, harness.deps)
+    await run_for(runner, 5, [m])
+    [result] = harness.results
+    assert result.details == {"target": m.target}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 import pytest
 import trio
 
 from checker.context import ProbeContext
-from checker.kinds.tcp import KIND, TcpSettings
-from tests.servers import HttpServer
+from checker.kinds.tcp import KIND, TcpSettings, decode_escapes
+from tests.servers import HttpServer, Listening, serve_tcp
+from tests.servers.banner import serve_banner
 from uptrack.model import Observation
 
 # Linux refuses a TCP connect to a multicast address at once (ENETUNREACH).
@@ -121,7 +123,115 @@ def test_it_refuses_a_target_saying_what_is_accepted(target: str, complaint: str
         KIND.parse_target(target)
 
 
-def test_it_has_no_settings_and_refuses_unknown_ones() -> None:
+def test_its_default_settings_are_valid_and_unknown_ones_refused() -> None:
     assert KIND.check_settings(msgspec.convert({}, TcpSettings), timeout=5.0) == []
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.convert({"port": 80}, TcpSettings)
+
+
+# --- banners: send and expect --------------------------------------------------------
+
+
+async def banner_probe(
+    target: Listening, ctx: ProbeContext, within: float = 2.0, **settings: Any
+) -> Observation:
+    decoded = msgspec.convert(settings, TcpSettings)
+    assert KIND.check_settings(decoded, timeout=within) == []
+    with trio.fail_after(within + 1.0):
+        return await KIND.check(f"127.0.0.1:{target.port}", decoded, within, ctx)
+
+
+async def test_it_passes_when_the_banner_holds_the_expected_text(probe_ctx: ProbeContext) -> None:
+    async with serve_banner(b"SSH-2.0-OpenSSH_9.6\r\n") as server:
+        seen = await banner_probe(server, probe_ctx, expect="SSH-2.0-")
+
+    assert seen.ok, seen.error
+    assert seen.details == {"response": "SSH-2.0-OpenSSH_9.6\\r\\n"}
+    assert seen.timings.ttfb is not None
+
+
+async def test_it_sends_the_request_with_escapes_decoded_and_expects_the_answer(
+    probe_ctx: ProbeContext,
+) -> None:
+    async with serve_banner(answers={b"PING\r\n": b"+PONG\r\n"}) as server:
+        seen = await banner_probe(server, probe_ctx, send="PING\\r\\n", expect="+PONG\\r\\n")
+
+    assert seen.ok, seen.error
+
+
+async def test_it_reports_keyword_when_the_answer_lacks_the_expected_text(
+    probe_ctx: ProbeContext,
+) -> None:
+    async with serve_banner(b"220 mail.example ESMTP\r\n", linger=False) as server:
+        seen = await banner_probe(server, probe_ctx, expect="SSH-2.0")
+
+    assert seen.error_kind == "keyword"
+    assert seen.error == (
+        "expected 'SSH-2.0' not found before the server closed the connection: "
+        "'220 mail.example ESMTP\\\\r\\\\n'"
+    )
+
+
+async def test_it_reads_no_more_than_max_read_bytes_from_an_endless_sender(
+    probe_ctx: ProbeContext,
+) -> None:
+    async def endless(stream: trio.abc.Stream) -> None:
+        while True:
+            await stream.send_all(b"x" * 65536)
+
+    async with serve_tcp(endless) as server:
+        seen = await banner_probe(server, probe_ctx, expect="never", max_read_bytes=1000)
+
+    assert seen.error_kind == "keyword"
+    assert seen.error is not None
+    assert seen.error.startswith("expected 'never' not found in 1000 bytes: 'xxx")
+
+
+async def test_it_times_out_when_the_expected_answer_never_comes(
+    probe_ctx: ProbeContext,
+) -> None:
+    async with serve_banner(b"hello ") as server:
+        seen = await banner_probe(server, probe_ctx, within=0.3, expect="world")
+
+    assert seen.error == "timed out after 0.3 s while reading the response"
+
+
+async def test_it_evaluates_assertions_on_the_first_burst_of_the_response(
+    probe_ctx: ProbeContext,
+) -> None:
+    async with serve_banner(b"SSH-1.99-old\r\n") as server:
+        seen = await banner_probe(
+            server,
+            probe_ctx,
+            assertions=['response matches "^SSH-2\\\\.0"', "response_time < 5000"],
+        )
+
+    assert seen.error_kind == "assertion"
+    assert seen.error == (
+        'assertion response matches "^SSH-2\\\\.0" failed: observed "SSH-1.99-old\\r\\n"'
+    )
+    assert seen.details is not None
+    assert [a["ok"] for a in seen.details["assertions"]] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "complaint"),
+    [
+        ({"send": ""}, "send", "must not be empty"),
+        ({"send": "a\\qb"}, "send", "unknown escape '\\\\q' at position 2"),
+        ({"expect": "\\x4"}, "expect", "unknown escape"),
+        ({"max_read_bytes": 0}, "max_read_bytes", "0 is not within 1-1048576"),
+        ({"assertions": ["status == 200"]}, "assertions[0]", "unknown fact 'status'"),
+    ],
+)
+def test_it_names_the_field_of_bad_banner_settings(
+    settings: dict[str, Any], field: str, complaint: str
+) -> None:
+    [(name, message)] = KIND.check_settings(msgspec.convert(settings, TcpSettings), timeout=5)
+
+    assert name == field
+    assert complaint in message
+
+
+def test_escapes_decode_to_bytes() -> None:
+    assert decode_escapes("a\\r\\n\\t\\0\\\\\\x7fé") == b"a\r\n\t\0\\\x7f\xc3\xa9"
