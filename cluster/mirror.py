@@ -1,0 +1,75 @@
+"""A prefix of etcd mirrored in memory: listed, followed by a watch, re-listed after compaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+import trio
+
+from cluster.etcd import Compacted, EtcdClient, KeyValue, WatchBatch
+
+log = structlog.get_logger()
+
+
+class Mirror:
+    """The keys under `prefix` as of `revision`, for code that reacts to what is in etcd.
+
+    `run` lists the prefix, then follows it with a watch from the listed revision + 1;
+    when etcd has compacted that revision away it lists again, so the mirror is never
+    missing a change, only sometimes late. `changed()` is called after every change
+    (and after every listing); it must not block.
+    """
+
+    def __init__(self, etcd: EtcdClient, prefix: str) -> None:
+        self.prefix = prefix
+        self.kvs: dict[str, KeyValue] = {}
+        self.revision = 0  # every change up to this revision is in `kvs`
+        self.relists = 0  # listings after the first (a compaction got in the way)
+        self._etcd = etcd
+
+    async def relist(self) -> None:
+        listed = await self._etcd.range(self.prefix, prefix=True)
+        self.kvs = {kv.key: kv for kv in listed.kvs}
+        self.revision = listed.revision
+
+    def apply(self, batch: WatchBatch) -> None:
+        for event in batch.events:
+            if event.type == "put":
+                self.kvs[event.kv.key] = event.kv
+            else:
+                self.kvs.pop(event.kv.key, None)
+        self.revision = batch.events[-1].kv.mod_revision
+
+    async def run(
+        self,
+        changed: Callable[[], None] = lambda: None,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """List, report started, then follow until cancelled.
+
+        Raises Unavailable when etcd stays unreachable longer than the client's
+        `watch_reconnect`; running it again resumes (with a fresh listing).
+        """
+        await self.relist()
+        task_status.started()
+        changed()
+        while True:
+            try:
+                async with self._etcd.watch(
+                    self.prefix, prefix=True, start_revision=self.revision + 1
+                ) as watch:
+                    async for batch in watch:
+                        self.apply(batch)
+                        changed()
+            except Compacted as exc:
+                log.info(
+                    "etcd.mirror_relist",
+                    prefix=self.prefix,
+                    revision=self.revision,
+                    compact_revision=exc.compact_revision,
+                )
+                await self.relist()
+                self.relists += 1
+                changed()
