@@ -64,8 +64,11 @@ class ShardSupervisor:
         for shard, epoch in owned.items():
             current = self._slots.get(shard)
             if current is not None and current.epoch != epoch:
-                await self._release(shard)
-                current = None
+                # claimed anew (a lease was lost and renewed): same shard, new fence;
+                # the runner goes on, its next results carry the new epoch
+                current.epoch = epoch
+                if current.runner is not None:
+                    current.runner.epoch = epoch
             if current is None:
                 slot = _Slot(shard, epoch)
                 self._slots[shard] = slot

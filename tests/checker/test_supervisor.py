@@ -109,3 +109,24 @@ async def test_drain_stops_scheduling_and_lets_checks_in_flight_finish(
     assert [r.ok for r in h.results] == [True]
     assert drained_at < EPOCH + 1
     assert supervisor.owned == {}
+
+
+async def test_a_new_epoch_for_a_running_shard_fences_new_results_without_a_restart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    h = Harness()
+    a = monitor(6, interval=5)
+    shards = Shards({0: [a]})
+    supervisor = ShardSupervisor(deps(h), shards.load, shards=1)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        await supervisor.assign({0: 3})
+        await trio.sleep(12)
+        renewed_at = h.clock.now()
+        await supervisor.assign({0: 9})
+        await trio.sleep(12)
+        nursery.cancel_scope.cancel()
+    results = h.by_monitor()[a.id]
+    assert shards.loads[0] == 1  # never restarted
+    assert {r.epoch for r in results if r.started_at < renewed_at} == {3}
+    assert {r.epoch for r in results if r.started_at > renewed_at} == {9}
