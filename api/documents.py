@@ -9,7 +9,9 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
+from uptrack.kinds import KindCatalog
 from uptrack.model import Monitor, MonitorState, Result, Status, Uptime
+from uptrack.secrets import redact
 
 
 def rfc3339(unix: float) -> str:
@@ -99,8 +101,9 @@ class ReadinessDocument(msgspec.Struct, frozen=True):
     checks: dict[str, str]
 
 
-def monitor_document(monitor: Monitor, state: MonitorState) -> dict[str, Any]:
-    """The monitor as the API shows it: common fields, then its kind settings."""
+def monitor_document(monitor: Monitor, state: MonitorState, kinds: KindCatalog) -> dict[str, Any]:
+    """The monitor as the API shows it: common fields, then its kind settings with
+    every secret masked (`uptrack.secrets.redact`)."""
     last_check = None
     if state.last_slot is not None:
         at = state.last_checked_at
@@ -127,9 +130,12 @@ def monitor_document(monitor: Monitor, state: MonitorState) -> dict[str, Any]:
         last_check=last_check,
     )
     document: dict[str, Any] = msgspec.to_builtins(common)
+    kind = kinds.get(monitor.kind)
+    # Without its kind nothing says which settings are secret: show none of them.
+    settings = redact(monitor.settings, kind) if kind is not None else {}
     # Validation keeps settings off the common names; should one slip through, the
     # common field wins so the document's fixed shape never changes meaning.
-    for key, value in monitor.settings.items():
+    for key, value in settings.items():
         document.setdefault(key, value)
     return document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -15,14 +16,28 @@ from api.params import cursor_param, int_param, query_error
 from uptrack.errors import InvalidInput
 from uptrack.model import Monitor
 from uptrack.monitors import parse_monitor
+from uptrack.secrets import restore
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 
 
+def _restored(ctx: ApiContext, raw: dict[str, Any], existing: Monitor | None) -> dict[str, Any]:
+    """The body with each secret sent back as the mask replaced by the stored one.
+
+    Only a monitor that keeps its kind keeps its secrets; a mask anywhere else is
+    refused (422 naming the field) rather than saved as the secret."""
+    kind_name = raw.get("kind", existing.kind if existing is not None else None)
+    kind = ctx.kinds.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        return raw  # parse_monitor names the unknown kind
+    stored = existing.settings if existing is not None and existing.kind == kind_name else {}
+    return restore(raw, stored, kind)
+
+
 async def _document(ctx: ApiContext, monitor: Monitor) -> Response:
     state = await ctx.store.call(ctx.store.get_state, monitor.id)
-    return json_response(monitor_document(monitor, state))
+    return json_response(monitor_document(monitor, state, ctx.kinds))
 
 
 async def list_monitors(request: Request) -> Response:
@@ -34,19 +49,19 @@ async def list_monitors(request: Request) -> Response:
     except InvalidInput as exc:
         raise query_error(exc) from exc
     states = await ctx.store.call(ctx.store.get_states, [m.id for m in page.items])
-    items = [monitor_document(m, states[m.id]) for m in page.items]
+    items = [monitor_document(m, states[m.id], ctx.kinds) for m in page.items]
     return json_response(ListDocument(items, page.next))
 
 
 async def create_monitor(request: Request) -> Response:
     ctx = context_of(request)
     raw = await read_json_object(request)
-    spec = parse_monitor(raw, ctx.kinds)
+    spec = parse_monitor(_restored(ctx, raw, None), ctx.kinds)
     monitor = await ctx.store.call(ctx.store.create_monitor, spec, now=ctx.now())
     state = await ctx.store.call(ctx.store.get_state, monitor.id)
     location = f"{request.url.path.rstrip('/')}/{quote(monitor.id, safe='')}"
     return json_response(
-        monitor_document(monitor, state), status=201, headers={"Location": location}
+        monitor_document(monitor, state, ctx.kinds), status=201, headers={"Location": location}
     )
 
 
@@ -61,7 +76,7 @@ async def update_monitor(request: Request) -> Response:
     monitor_id = request.path_params["monitor_id"]
     existing = await ctx.store.call(ctx.store.get_monitor, monitor_id)
     raw = await read_json_object(request)
-    spec = parse_monitor(raw, ctx.kinds, base=existing.spec())
+    spec = parse_monitor(_restored(ctx, raw, existing), ctx.kinds, base=existing.spec())
     monitor = await ctx.store.call(ctx.store.update_monitor, monitor_id, spec, now=ctx.now())
     return await _document(ctx, monitor)
 

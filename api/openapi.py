@@ -23,8 +23,9 @@ from api.documents import (
 from api.health import NotReady
 from api.problems import PROBLEM_JSON, Problem
 from uptrack import __version__
-from uptrack.kinds import KindCatalog
+from uptrack.kinds import KindCatalog, KindSchema
 from uptrack.monitors import MAX_INTERVAL, MAX_NAME, MAX_RETRIES, MAX_THRESHOLD, MIN_INTERVAL
+from uptrack.secrets import MASK
 
 Json = dict[str, Any]
 REF = "#/components/schemas/{name}"
@@ -317,13 +318,17 @@ def _schemas(kinds: KindCatalog) -> Json:
     schemas: Json = dict(generated)
     schemas["Monitor"] = {
         "allOf": [_ref("MonitorDocument")],
-        "description": "A monitor; its kind settings appear beside the common fields.",
+        "description": (
+            "A monitor; its kind settings appear beside the common fields, each secret "
+            f"that is set as {MASK}."
+        ),
     }
     schemas["NotReadyProblem"] = {"allOf": [_ref("Problem")], **_not_ready()}
     schemas["MonitorList"] = _list_of("Monitor")
     schemas["ResultList"] = _list_of("ResultDocument")
     schemas["MonitorFields"] = _MONITOR_FIELDS
     variants: list[Json] = []
+    secret_kinds: list[tuple[str, KindSchema]] = []
     for name in sorted(kinds):
         settings = kinds[name].settings_type
         _, parts = msgspec.json.schema_components([settings], ref_template=REF)
@@ -336,6 +341,7 @@ def _schemas(kinds: KindCatalog) -> Json:
         # variant's unevaluatedProperties, not by the settings schema itself.
         schemas[settings_name] = copy.deepcopy(schemas[settings_name])
         schemas[settings_name].pop("additionalProperties", None)
+        secret_kinds.append((settings_name, kinds[name]))
         variant = f"{name.capitalize()}MonitorInput"
         schemas[variant] = {
             "allOf": [_ref("MonitorFields"), _ref(settings_name)],
@@ -344,12 +350,55 @@ def _schemas(kinds: KindCatalog) -> Json:
             "unevaluatedProperties": False,
         }
         variants.append(_ref(variant))
+    for settings_name, kind in secret_kinds:  # once every kind's components are in
+        _describe_secrets(schemas, settings_name, kind)
     schemas["MonitorInput"] = {"oneOf": variants, "description": "A new monitor."}
     schemas["MonitorPatch"] = {
         "allOf": [_ref("MonitorFields")],
         "description": "Any subset of a monitor's fields, kind settings at the top level.",
     }
     return dict(sorted(schemas.items()))
+
+
+_SECRET = f"Write-only: shown as {MASK} when set; send {MASK} back to keep the stored value."
+_SECRET_HEADERS = (
+    "Values of sensitive headers (Authorization, Proxy-Authorization, Cookie, and names "
+    f"with token, secret, key or password) are write-only: shown as {MASK}; send {MASK} "
+    "back to keep the stored value."
+)
+_SECRET_URL = (
+    f"The password of its user info is write-only: shown as {MASK}; send it back to keep it."
+)
+
+
+def _property(schemas: Json, schema_name: str, path: str) -> Json | None:
+    """The schema of a dotted settings path, following `$ref`s into other components."""
+    schema: Json | None = schemas.get(schema_name)
+    for name in path.split("."):
+        if schema is None:
+            return None
+        refs = [s["$ref"] for s in schema.get("anyOf", [schema]) if "$ref" in s]
+        if refs:
+            schema = schemas.get(refs[0].rsplit("/", 1)[1])
+            if schema is None:
+                return None
+        schema = schema.get("properties", {}).get(name)
+    return schema
+
+
+def _describe_secrets(schemas: Json, settings_name: str, kind: KindSchema) -> None:
+    for paths, description, write_only in (
+        (kind.secret_fields, _SECRET, True),
+        (kind.secret_header_fields, _SECRET_HEADERS, False),
+        (kind.secret_url_fields, _SECRET_URL, False),
+    ):
+        for path in paths:
+            prop = _property(schemas, settings_name, path)
+            if prop is None:
+                raise ValueError(f"{settings_name}: no setting {path} to mark secret")
+            prop["description"] = description
+            if write_only:
+                prop["writeOnly"] = True
 
 
 def _not_ready() -> Json:

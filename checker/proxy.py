@@ -16,6 +16,7 @@ import trio
 
 from checker.http1 import MAX_HEADER_BYTES, next_event, protocol_fault
 from checker.kinds.tcp import Attempt, TargetFault, format_address, normalise_host
+from checker.urls import split_error_reason
 
 
 class Proxy(msgspec.Struct, frozen=True):
@@ -36,7 +37,9 @@ def parse_proxy(text: str) -> Proxy:
         parts = urlsplit(text.strip())
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"not a valid proxy URL ({exc}); use http://host:port") from None
+        raise ValueError(
+            f"not a valid proxy URL ({split_error_reason(exc)}); use http://host:port"
+        ) from None
     if parts.scheme.lower() != "http" or not parts.hostname:
         raise ValueError("use an http:// proxy URL with a host, e.g. http://proxy.internal:3128")
     if parts.path not in ("", "/") or parts.query or parts.fragment:

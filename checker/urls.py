@@ -34,6 +34,15 @@ class Url(msgspec.Struct, frozen=True):
         return f"{self.scheme}://{self.authority}{self.target}"
 
 
+def split_error_reason(exc: ValueError) -> str:
+    """The reason `urlsplit` gives, without the authority it may quote (and the
+    password in it)."""
+    reason = str(exc)
+    if "netloc" in reason:
+        return "the host or user info has characters that normalise to / ? # @ or :"
+    return reason
+
+
 def parse_url(text: str) -> Url:
     """An absolute http or https URL; ValueError says what is wrong and what is accepted."""
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
@@ -43,7 +52,7 @@ def parse_url(text: str) -> Url:
         port = parts.port
     except ValueError as exc:
         raise ValueError(
-            f"not a valid URL ({exc}); use http://host/path or https://host/path"
+            f"not a valid URL ({split_error_reason(exc)}); use http://host/path or https://host/path"
         ) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):

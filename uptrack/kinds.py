@@ -23,6 +23,24 @@ class KindSchema(Protocol):
         """A msgspec Struct (forbid_unknown_fields) whose fields are the kind's settings."""
         ...
 
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """Write-only settings as dotted paths ("bearer_token", "basic_auth.password");
+        empty if the kind has none. See `uptrack.secrets`."""
+        ...
+
+    @property
+    def secret_header_fields(self) -> tuple[str, ...]:
+        """Settings that map request header names to values: the value of a sensitive
+        name (`uptrack.secrets.is_sensitive_header`) is write-only."""
+        ...
+
+    @property
+    def secret_url_fields(self) -> tuple[str, ...]:
+        """Settings holding a URL whose user info may carry a password: the password
+        is write-only."""
+        ...
+
     def parse_target(self, target: str) -> str:
         """Return the normalised target, or raise ValueError with a message for the user."""
         ...

@@ -12,6 +12,7 @@ import msgspec
 from uptrack.errors import FieldError, InvalidInput
 from uptrack.kinds import KindCatalog
 from uptrack.model import MonitorSpec
+from uptrack.secrets import scrub, secret_values
 
 MIN_INTERVAL = 5
 MAX_INTERVAL = 86_400
@@ -216,9 +217,13 @@ def _check_settings(
     try:
         decoded = msgspec.convert(settings, kind.settings_type)
     except msgspec.ValidationError as exc:
-        return [_settings_error(str(kind_name), kind, str(exc))]
-    pairs: list[tuple[str, str]] = kind.check_settings(decoded, timeout=timeout or 0.0)
-    return [FieldError(field, message) for field, message in pairs]
+        errors = [_settings_error(str(kind_name), kind, str(exc))]
+    else:
+        pairs: list[tuple[str, str]] = kind.check_settings(decoded, timeout=timeout or 0.0)
+        errors = [FieldError(field, message) for field, message in pairs]
+    # Messages go back to the client and into logs: none may quote a secret.
+    secrets = secret_values(settings, kind)
+    return [FieldError(e.field, scrub(e.message, secrets)) for e in errors]
 
 
 def _settings_error(kind_name: str, kind: Any, message: str) -> FieldError:

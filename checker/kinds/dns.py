@@ -232,6 +232,9 @@ class DnsKind:
 
     name = "dns"
     settings_type = DnsSettings
+    secret_fields: tuple[str, ...] = ()
+    secret_header_fields: tuple[str, ...] = ()
+    secret_url_fields: tuple[str, ...] = ()
 
     def parse_target(self, target: str) -> str:
         return parse_name(target)

@@ -42,7 +42,8 @@ Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# RFC 9110 field values: no leading or trailing whitespace (h11 and h2 refuse it).
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
 _PROBE_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 _BODY_HEADERS = frozenset({"content-type", "content-encoding", "content-language"})
 _ORIGIN_HEADERS = frozenset({"host", "authorization", "cookie", "proxy-authorization"})
@@ -399,12 +400,21 @@ def _settings_problems(settings: HttpSettings) -> list[tuple[str, str]]:
             )
         )
     for name, value in settings.headers.items():
-        if not _HEADER_NAME.fullmatch(name):
+        if ":" in name:
+            # Not quoted: "Authorization: Bearer …" pasted as a name holds a secret.
+            problems.append(("headers", "a header name has no ':'; give the value apart"))
+        elif not _HEADER_NAME.fullmatch(name):
             problems.append(("headers", f"{name!r} is not a valid header name"))
         elif name.lower() in _PROBE_HEADERS:
             problems.append(("headers", f"{name} is set by the probe and cannot be given"))
         elif not _HEADER_VALUE.fullmatch(value):
-            problems.append(("headers", f"the value of {name} must be printable ASCII"))
+            problems.append(
+                (
+                    "headers",
+                    f"the value of {name} must be printable ASCII, "
+                    "without spaces at its start or end",
+                )
+            )
     for field in ("keyword", "keyword_absent"):
         word = getattr(settings, field)
         if word == "":
@@ -471,6 +481,9 @@ class HttpKind:
 
     name = "http"
     settings_type = HttpSettings
+    secret_fields: tuple[str, ...] = ("basic_auth.password", "bearer_token")
+    secret_header_fields: tuple[str, ...] = ("headers",)
+    secret_url_fields: tuple[str, ...] = ("proxy",)
 
     def parse_target(self, target: str) -> str:
         return str(parse_url(target.strip()))

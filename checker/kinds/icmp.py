@@ -266,6 +266,9 @@ class IcmpKind:
 
     name = "icmp"
     settings_type = IcmpSettings
+    secret_fields: tuple[str, ...] = ()
+    secret_header_fields: tuple[str, ...] = ()
+    secret_url_fields: tuple[str, ...] = ()
 
     def parse_target(self, target: str) -> str:
         return parse_host(target)

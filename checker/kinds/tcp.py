@@ -348,6 +348,9 @@ class TcpKind:
 
     name = "tcp"
     settings_type = TcpSettings
+    secret_fields: tuple[str, ...] = ()
+    secret_header_fields: tuple[str, ...] = ()
+    secret_url_fields: tuple[str, ...] = ()
 
     def parse_target(self, target: str) -> str:
         host, port = split_target(target)

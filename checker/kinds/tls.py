@@ -250,6 +250,9 @@ class TlsKind:
 
     name = "tls"
     settings_type = TlsSettings
+    secret_fields: tuple[str, ...] = ()
+    secret_header_fields: tuple[str, ...] = ()
+    secret_url_fields: tuple[str, ...] = ()
 
     def parse_target(self, target: str) -> str:
         host, port = split_tls_target(target)

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from tests.alerts.samples import DOWN, EMAIL_SETTINGS, http_channels
-from uptrack.alerts.channel import REDACTED, ChannelSettings
+from uptrack.alerts.channel import ChannelSettings
 from uptrack.alerts.channels import CHANNELS
 from uptrack.alerts.channels.slack import SlackSettings
 from uptrack.alerts.context import NotifyContext
@@ -21,6 +21,7 @@ from uptrack.alerts.registry import (
     validate_channel,
 )
 from uptrack.errors import InvalidInput
+from uptrack.secrets import MASK
 
 SAMPLES: dict[str, dict[str, Any]] = {
     **{kind: raw for kind, (raw, _) in http_channels("https://hooks.example.com").items()},
@@ -64,7 +65,7 @@ def test_redact_shows_every_setting_but_no_secret(kind: str) -> None:
     secrets = settings.secret_values()
     assert secrets
     for name in secret_fields(kind):
-        assert shown[name] == REDACTED
+        assert shown[name] == MASK
     rendered = msgspec.json.encode(shown).decode()
     for secret in secrets:
         assert secret not in rendered
@@ -86,7 +87,7 @@ def test_a_partial_update_changes_only_what_it_names() -> None:
 
 def test_the_placeholder_is_not_accepted_as_a_new_secret() -> None:
     with pytest.raises(InvalidInput) as caught:
-        validate_channel("slack", {"url": REDACTED})
+        validate_channel("slack", {"url": MASK})
     [error] = caught.value.errors
     assert error.field == "url"
     assert "placeholder" in error.message

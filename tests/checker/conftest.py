@@ -1,8 +1,9 @@
-"""Fixtures of the probe tests: a probe context and the loopback targets it probes."""
+"""Fixtures of the probe tests: a probe context, the loopback targets it probes, and a
+network namespace of the tests' own for what must not touch the host's network."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.servers import (
     serve_http,
     unresponsive_port,
 )
+from tests.servers.netns import IsolatedNetwork
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +64,11 @@ def refused_port() -> int:
 async def stalled_port() -> AsyncIterator[int]:
     async with unresponsive_port() as port:
         yield port
+
+
+@pytest.fixture(scope="module")
+def isolated() -> Iterator[IsolatedNetwork]:
+    """Probes run in a namespace with only its own loopback: nothing they send leaves it."""
+    network = IsolatedNetwork()
+    yield network
+    network.close()

@@ -10,7 +10,6 @@ off and an echo responder of the test's own decides what is answered.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -22,13 +21,6 @@ from checker.kinds.icmp import KIND, IcmpSettings, checksum, echo_request
 from tests.servers.icmp import EchoPolicy
 from tests.servers.netns import IsolatedNetwork
 from uptrack.model import Observation
-
-
-@pytest.fixture(scope="module")
-def isolated() -> Iterator[IsolatedNetwork]:
-    network = IsolatedNetwork()
-    yield network
-    network.close()
 
 
 async def probe(target: str, within: float = 1.0, **settings: Any) -> Observation:

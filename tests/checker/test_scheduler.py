@@ -30,6 +30,9 @@ class ScriptedKind:
 
     name = "scripted"
     settings_type = ScriptSettings
+    secret_fields: tuple[str, ...] = ()
+    secret_header_fields: tuple[str, ...] = ()
+    secret_url_fields: tuple[str, ...] = ()
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock

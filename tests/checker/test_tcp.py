@@ -13,6 +13,7 @@ from checker.context import ProbeContext
 from checker.kinds.tcp import KIND, TcpSettings, decode_escapes
 from tests.servers import HttpServer, Listening, serve_tcp
 from tests.servers.banner import serve_banner
+from tests.servers.netns import IsolatedNetwork
 from uptrack.model import Observation
 
 # Linux refuses a TCP connect to a multicast address at once (ENETUNREACH).
@@ -56,12 +57,15 @@ async def test_it_reports_refused_when_nothing_listens(
     assert seen.error == f"connection refused by 127.0.0.1:{refused_port}"
 
 
-async def test_it_reports_dns_when_the_name_does_not_resolve(probe_ctx: ProbeContext) -> None:
-    seen = await probe("nothing.invalid:80", probe_ctx)
+async def test_it_reports_dns_when_the_name_does_not_resolve(isolated: IsolatedNetwork) -> None:
+    # In the namespace the system resolver has no route: the query never leaves it.
+    seen = await isolated.probe("tcp", "nothing.invalid:80", 2.0)
 
     assert seen.error_kind == "dns"
     assert seen.error is not None
     assert seen.error.startswith("cannot resolve nothing.invalid")
+    assert seen.timings.total is not None
+    assert seen.timings.total < 2000
 
 
 async def test_it_reports_network_when_the_address_cannot_be_reached(

@@ -17,9 +17,6 @@ from uptrack.alerts.context import NotifyContext
 from uptrack.alerts.message import AlertMessage
 from uptrack.errors import FieldError
 
-REDACTED = "********"
-"""What the API shows in place of a secret that is set; sent back, it keeps the secret."""
-
 
 class ChannelSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """Base of every channel's settings.

@@ -15,12 +15,13 @@ from urllib.parse import urlsplit
 import msgspec
 import trio
 
-from uptrack.alerts.channel import REDACTED, Channel, ChannelSettings
+from uptrack.alerts.channel import Channel, ChannelSettings
 from uptrack.alerts.channels import CHANNELS
 from uptrack.alerts.context import NotifyContext
 from uptrack.alerts.errors import NotifyError
 from uptrack.alerts.message import AlertMessage
 from uptrack.errors import FieldError, InvalidInput
+from uptrack.secrets import MASK
 
 _AT_FIELD = re.compile(r" - at `\$\.?([^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]+)`")
@@ -52,7 +53,7 @@ def validate_channel(
     """The settings struct of a `kind` channel, from user input.
 
     With `base` (the stored settings of the same kind), `raw_settings` is a partial
-    update, and a secret given as `REDACTED` (what `redact` shows) keeps its stored
+    update, and a secret given as `MASK` (what `redact` shows) keeps its stored
     value. Raises InvalidInput naming every bad field.
     """
     channel = channel_for(kind)
@@ -66,7 +67,7 @@ def validate_channel(
     values = dict(stored)
     errors: list[FieldError] = []
     for key, value in raw_settings.items():
-        if key in secrets and value == REDACTED:
+        if key in secrets and value == MASK:
             if key not in stored:
                 message = "is the placeholder of a stored secret: give the secret itself"
                 errors.append(FieldError(str(key), message))
@@ -86,11 +87,11 @@ def validate_channel(
 
 
 def redact(settings: ChannelSettings) -> dict[str, Any]:
-    """The settings as the API may show them: every secret that is set is `REDACTED`."""
+    """The settings as the API may show them: every secret that is set is `MASK`."""
     shown: dict[str, Any] = msgspec.to_builtins(settings)
     for field in msgspec.structs.fields(type(settings)):
         if field.name in settings.secret_fields and shown.get(field.encode_name) not in _EMPTY:
-            shown[field.encode_name] = REDACTED
+            shown[field.encode_name] = MASK
     return shown
 
 
