@@ -16,7 +16,7 @@ from api.params import cursor_param, int_param, query_error
 from uptrack.errors import InvalidInput
 from uptrack.model import Monitor
 from uptrack.monitors import parse_monitor
-from uptrack.secrets import restore
+from uptrack.secrets import check_move, origin, restore
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
@@ -32,6 +32,13 @@ def _restored(ctx: ApiContext, raw: dict[str, Any], existing: Monitor | None) ->
     if kind is None:
         return raw  # parse_monitor names the unknown kind
     stored = existing.settings if existing is not None and existing.kind == kind_name else {}
+    if existing is not None and stored:
+        target = raw.get("target", existing.target)
+        proxy, old_proxy = raw.get("proxy", stored.get("proxy")), stored.get("proxy")
+        moved = origin(str(target)) != origin(existing.target) or (
+            isinstance(old_proxy, str) and origin(str(proxy)) != origin(old_proxy)
+        )
+        check_move(raw, stored, kind, moved=moved)
     return restore(raw, stored, kind)
 
 

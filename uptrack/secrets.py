@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -186,3 +186,47 @@ def scrub(message: str, secrets: Iterable[str]) -> str:
         if len(secret) >= _MIN_SCRUBBED:
             message = message.replace(secret, MASK)
     return message
+
+
+def sent_in_clear(settings: Mapping[str, Any], kind: KindSchema) -> set[str]:
+    """The secret fields `settings` carries as real values (not the mask)."""
+    out: set[str] = set()
+    for slot in _slots(dict(settings), kind):
+        value = slot.container[slot.key]
+        if slot.form == "url":
+            cut = _cut_password(value) if isinstance(value, str) else None
+            value = cut[1] if cut is not None else None
+        if isinstance(value, str) and value and value != MASK:
+            out.add(slot.field.lower() if slot.form == "header" else slot.field)
+    return out
+
+
+def origin(target: str) -> str:
+    """Where a target sends its requests: scheme, host and port of a URL, else the
+    target itself (`host:port`). Stored secrets never follow a monitor to a new one."""
+    parts = urlsplit(target)
+    if parts.scheme and parts.netloc:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or ''}"
+    return target.lower()
+
+
+def check_move(
+    given: Mapping[str, Any], stored: Mapping[str, Any], kind: KindSchema, *, moved: bool
+) -> None:
+    """A monitor moved to another origin keeps no stored secret: each must be sent
+    again in the same request, or the change is refused naming the field (otherwise
+    a token with write scope could send stored credentials to a host of its choice)."""
+    if not moved:
+        return
+    missing = sorted(sent_in_clear(stored, kind) - sent_in_clear(given, kind))
+    if missing:
+        raise InvalidInput(
+            [
+                FieldError(field, "send this secret again to move the monitor to another host")
+                for field in missing
+            ]
+        )

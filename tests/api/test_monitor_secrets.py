@@ -246,3 +246,42 @@ async def test_the_openapi_document_marks_secret_settings_write_only(
     assert "writeOnly" not in schemas["BasicAuth"]["properties"]["username"]
     assert MASK in http["headers"]["description"]
     assert MASK in http["proxy"]["description"]
+
+
+async def test_moving_a_monitor_to_another_host_needs_its_secrets_sent_again(
+    client: httpx.AsyncClient, write_auth: dict[str, str], store: Store
+) -> None:
+    created = await client.post(
+        "/api/v1/monitors",
+        headers=write_auth,
+        json={
+            "name": "private",
+            "kind": "http",
+            "target": "https://api.example.com/health",
+            "interval": 60,
+            "bearer_token": "s3cret-token",
+        },
+    )
+    monitor_id = created.json()["id"]
+    moved = await client.patch(
+        f"/api/v1/monitors/{monitor_id}",
+        headers=write_auth,
+        json={"target": "https://elsewhere.example.net/"},
+    )
+    assert moved.status_code == 422
+    assert [e["field"] for e in moved.json()["errors"]] == ["bearer_token"]
+    assert "s3cret-token" not in moved.text
+    same_host = await client.patch(
+        f"/api/v1/monitors/{monitor_id}",
+        headers=write_auth,
+        json={"target": "https://api.example.com/other"},
+    )
+    assert same_host.status_code == 200
+    resent = await client.patch(
+        f"/api/v1/monitors/{monitor_id}",
+        headers=write_auth,
+        json={"target": "https://elsewhere.example.net/", "bearer_token": "new-token"},
+    )
+    assert resent.status_code == 200
+    stored = await store.call(store.get_monitor, monitor_id)
+    assert stored.settings["bearer_token"] == "new-token"
