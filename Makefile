@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the integration tests and benchmarks start for real.
-SYSTEM_PACKAGES := etcd-server etcd-client postgresql nginx ruby systemd openssl
-SYSTEM_COMMANDS := etcd etcdctl nginx ruby systemd-analyze openssl
+SYSTEM_PACKAGES := etcd-server etcd-client postgresql nginx ruby systemd openssl iproute2
+SYSTEM_COMMANDS := etcd etcdctl nginx ruby systemd-analyze openssl ip unshare
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck unit system-deps bench clean
