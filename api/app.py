@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import health, metrics, monitors, openapi, results
+from api import cluster, health, metrics, monitors, openapi, results
 from api.auth import Handler, protected
 from api.bodies import MAX_BODY_BYTES, BodyLimit
 from api.context import ApiContext
@@ -50,6 +50,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", MONITOR + "/resume", "write", monitors.resume_monitor),
     Endpoint("GET", MONITOR + "/results", "read", results.list_results),
     Endpoint("GET", MONITOR + "/uptime", "read", results.uptime),
+    Endpoint("GET", "/api/v1/cluster", "read", cluster.cluster_view),
 )
 
 

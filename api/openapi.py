@@ -23,6 +23,7 @@ from api.documents import (
 from api.health import NotReady
 from api.problems import PROBLEM_JSON, Problem
 from uptrack import __version__
+from uptrack.clusterview import ClusterView
 from uptrack.kinds import KindCatalog, KindSchema
 from uptrack.monitors import MAX_INTERVAL, MAX_NAME, MAX_RETRIES, MAX_THRESHOLD, MIN_INTERVAL
 from uptrack.secrets import MASK
@@ -212,6 +213,13 @@ def _paths() -> Json:
                 "Read this document", {"200": _json({"type": "object"}, "OpenAPI 3.1")}, scope=None
             )
         },
+        "/api/v1/cluster": {
+            "get": _operation(
+                "Read the cluster",
+                {"200": _json(_ref("ClusterView"), "Nodes, the shard map, degraded flags.")},
+                scope="read",
+            )
+        },
         "/api/v1/monitors": {
             "get": _operation(
                 "List monitors",
@@ -313,6 +321,7 @@ def _schemas(kinds: KindCatalog) -> Json:
         ResultDocument,
         UptimeDocument,
         Problem,
+        ClusterView,
     ]
     _, generated = msgspec.json.schema_components(structs, ref_template=REF)
     schemas: Json = dict(generated)

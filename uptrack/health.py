@@ -6,6 +6,8 @@ from typing import Protocol
 
 import msgspec
 
+from uptrack.clusterview import ClusterView
+
 
 class Readiness(msgspec.Struct, frozen=True):
     ready: bool
@@ -19,3 +21,7 @@ class NodeView(Protocol):
     def name(self) -> str: ...
 
     def readiness(self) -> Readiness: ...
+
+    def cluster(self) -> ClusterView:
+        """The cluster as this node sees it (a one-node view on the embedded default)."""
+        ...

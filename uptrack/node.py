@@ -23,6 +23,7 @@ from checker.supervisor import ShardSupervisor
 from cluster.local import LocalCoordinator
 from uptrack import __version__
 from uptrack.clock import Clock
+from uptrack.clusterview import ClusterView, NodeInfo
 from uptrack.config import Config
 from uptrack.coordination import Coordinator
 from uptrack.feed import MonitorFeed
@@ -83,6 +84,38 @@ class Node:
             running, owned = self.supervisor.running(), len(self.supervisor.owned)
             checks["shards"] = f"{running} of {owned} shard runners up"
         return Readiness(ready=all(v == "ok" for v in checks.values()), checks=checks)
+
+    def cluster(self) -> ClusterView:
+        view = getattr(self.coordinator, "view", None)
+        if callable(view):
+            result: ClusterView = view()
+            return result
+        owned = sorted(self.supervisor.owned) if self.supervisor is not None else []
+        me = NodeInfo(
+            id=self.name,
+            name=self.name,
+            incarnation="",
+            api_url=self.api_url,
+            version=__version__,
+            started_at=self.started_at,
+            shards=len(owned),
+        )
+        return ClusterView(
+            mode="single",
+            node=self.name,
+            degraded=False,
+            shard_count=self.config.shards,
+            nodes=[me],
+            shards={s: self.name for s in owned},
+            running=owned,
+        )
+
+    @property
+    def api_url(self) -> str:
+        host, port = self.config.listen_host, self.config.listen_port
+        if self.bound:
+            return self.bound[0]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
     # -- lifecycle -------------------------------------------------------------
     def request_stop(self) -> None:

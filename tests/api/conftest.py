@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from api import create_app
 from checker.registry import KINDS
+from uptrack.clusterview import ClusterView, NodeInfo
 from uptrack.health import Readiness
 from uptrack.kinds import KindCatalog
 from uptrack.metrics import Metrics
@@ -45,6 +46,27 @@ class StaticNode:
 
     def readiness(self) -> Readiness:
         return self.state
+
+    def cluster(self) -> ClusterView:
+        return ClusterView(
+            mode="single",
+            node=self.name,
+            degraded=False,
+            shard_count=2,
+            nodes=[
+                NodeInfo(
+                    id=self.name,
+                    name=self.name,
+                    incarnation="",
+                    api_url="http://test",
+                    version="0",
+                    started_at=0.0,
+                    shards=2,
+                )
+            ],
+            shards={0: self.name, 1: self.name},
+            running=[0, 1],
+        )
 
 
 @pytest.fixture
