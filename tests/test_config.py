@@ -55,3 +55,40 @@ def test_a_missing_or_broken_file_is_reported(tmp_path: Path) -> None:
     broken.write_text("listen = \n")
     with pytest.raises(ConfigError, match="broken.toml"):
         load_config(broken, env={})
+
+
+def test_the_database_is_sqlite_unless_a_postgresql_url_is_given(tmp_path: Path) -> None:
+    assert load_config(env={}).database == ""
+    url = "postgresql://uptrack@db.internal/uptrack"
+    assert load_config(env={"UPTRACK_DATABASE": url}).database == url
+    file = tmp_path / "uptrack.toml"
+    file.write_text(f'database = "{url}"\n')
+    assert load_config(file, env={}, flags={"database": "postgres://x@y/z"}).database == (
+        "postgres://x@y/z"
+    )
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config(env={"UPTRACK_DATABASE": "mysql://root:hunter2@db/uptrack"})
+
+    assert str(refused.value).startswith("UPTRACK_DATABASE: database: a 'mysql' URL is not")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_retention_settings_take_durations_and_refuse_less_than_a_day() -> None:
+    default = load_config(env={})
+    assert (default.results_retention, default.rollups_retention) == (14 * 86400, 730 * 86400)
+    config = load_config(
+        env={"UPTRACK_RESULTS_RETENTION": "30d", "UPTRACK_ROLLUPS_RETENTION": "400d"}
+    )
+    assert (config.results_retention, config.rollups_retention) == (30 * 86400, 400 * 86400)
+    with pytest.raises(ConfigError, match="UPTRACK_RESULTS_RETENTION: results_retention: must"):
+        load_config(env={"UPTRACK_RESULTS_RETENTION": "12h"})
+
+
+def test_the_spool_bound_is_a_whole_number_in_range() -> None:
+    assert load_config(env={}).spool_max_results == 1_000_000
+    assert load_config(env={"UPTRACK_SPOOL_MAX_RESULTS": "5000"}).spool_max_results == 5000
+    with pytest.raises(ConfigError, match="spool_max_results: must be from 1000"):
+        load_config(env={"UPTRACK_SPOOL_MAX_RESULTS": "10"})

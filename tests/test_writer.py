@@ -1,15 +1,18 @@
-"""The result writer against a real SQLite store: outages, rejected rows, bounds."""
+"""The result writer against a real SQLite store: outages, the spool, rejected rows, bounds."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import trio
 
 from uptrack.metrics import Metrics
 from uptrack.model import MonitorSpec, Result, Timings, Transition
+from uptrack.spool import Spool
 from uptrack.store.sqlite import SqliteStore
 from uptrack.writer import ResultWriter
 
@@ -104,3 +107,115 @@ async def test_flush_writes_everything_in_batches(
     assert await writer.flush() == 0
     assert len(rows(tmp_path / "uptrack.db")) == 50
     assert writer.submitted == 50
+
+
+async def eventually(condition: Callable[[], bool], *, deadline: float) -> None:
+    """Poll `condition` until it holds; fail after `deadline` seconds."""
+    with trio.fail_after(deadline):
+        while True:
+            if condition():
+                return
+            await trio.sleep(0.01)
+
+
+class Locked:
+    """Another connection holding the database's write lock: the store is unavailable."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("BEGIN EXCLUSIVE")
+
+    def release(self) -> None:
+        self.db.execute("ROLLBACK")
+        self.db.close()
+
+
+async def test_while_the_store_is_unavailable_results_are_spooled_and_replayed_in_order(
+    store: SqliteStore, monitor_id: str, tmp_path: Path
+) -> None:
+    metrics = Metrics()
+    transitions: list[Transition] = []
+    spool = Spool(tmp_path / "spool")
+    spool.open()
+    writer = ResultWriter(store, metrics, spool=spool, on_transitions=transitions.extend)
+    locked = Locked(tmp_path / "uptrack.db")
+    for slot in (1000, 2000):
+        writer.submit(result(monitor_id, slot, ok=False))
+
+    assert await writer.write_once() is False
+    await writer.spool_buffer()
+    # once results are spooled, later ones queue behind them
+    writer.submit(result(monitor_id, 3000, ok=True))
+    await writer.spool_buffer()
+
+    assert (len(writer), writer.spooled, writer.healthy) == (0, 3, False)
+    assert metrics.spool_results._value.get() == 3
+    assert await writer.replay_once() is False
+    locked.release()
+    while writer.spooled:
+        assert await writer.replay_once() is True
+    assert rows(tmp_path / "uptrack.db") == [1000, 2000, 3000]
+    assert [(t.from_status, t.to_status) for t in transitions] == [
+        ("pending", "down"),
+        ("down", "up"),
+    ]
+    assert (writer.healthy, metrics.spool_results._value.get()) == (True, 0)
+
+
+async def test_a_new_writer_replays_the_spool_a_killed_node_left(
+    store: SqliteStore, monitor_id: str, tmp_path: Path
+) -> None:
+    left = Spool(tmp_path / "spool")
+    left.open()
+    left.append([result(monitor_id, slot) for slot in (1000, 2000)])
+    left.close()  # the node died here
+    writer = ResultWriter(store, Metrics(), spool=Spool(tmp_path / "spool"))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        writer.submit(result(monitor_id, 3000))
+        await eventually(lambda: len(rows(tmp_path / "uptrack.db")) == 3, deadline=10)
+        nursery.cancel_scope.cancel()
+
+    assert rows(tmp_path / "uptrack.db") == [1000, 2000, 3000]
+    assert writer.spooled == 0
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+async def test_a_running_writer_spools_during_an_outage_and_catches_up_after_it(
+    store: SqliteStore, monitor_id: str, tmp_path: Path
+) -> None:
+    writer = ResultWriter(store, Metrics(), spool=Spool(tmp_path / "spool"), flush_every=0.01)
+    locked = Locked(tmp_path / "uptrack.db")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        for slot in range(1, 51):
+            writer.submit(result(monitor_id, slot * 1000))
+            await trio.sleep(0.001)
+        await eventually(lambda: writer.spooled == 50, deadline=10)
+        assert len(writer) == 0
+        locked.release()
+        await eventually(
+            lambda: not writer.spooled and len(rows(tmp_path / "uptrack.db")) == 50, deadline=20
+        )
+        nursery.cancel_scope.cancel()
+
+    assert rows(tmp_path / "uptrack.db") == [slot * 1000 for slot in range(1, 51)]
+    assert writer.healthy
+
+
+async def test_flushing_at_shutdown_spools_what_the_store_cannot_take(
+    store: SqliteStore, monitor_id: str, tmp_path: Path
+) -> None:
+    writer = ResultWriter(store, Metrics(), spool=Spool(tmp_path / "spool"))
+    await trio.to_thread.run_sync(writer.spool.open)  # type: ignore[union-attr]
+    locked = Locked(tmp_path / "uptrack.db")
+    for slot in (1000, 2000, 3000):
+        writer.submit(result(monitor_id, slot))
+
+    assert await writer.flush() == 0
+
+    locked.release()
+    assert writer.spooled == 3
+    again = Spool(tmp_path / "spool")
+    assert again.open() == 3

@@ -17,7 +17,7 @@ import trio
 from uptrack import __version__
 from uptrack.apply import load_monitors_file, plan_changes
 from uptrack.config import Config, load_config
-from uptrack.errors import InvalidInput, UptrackError
+from uptrack.errors import InvalidInput, StoreUnavailable, UptrackError
 from uptrack.logs import configure_logging
 from uptrack.monitors import parse_duration
 from uptrack.store.base import Store
@@ -29,6 +29,11 @@ log = structlog.get_logger()
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--data-dir", help="data directory (default ./.uptrack)")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="postgresql://… for PostgreSQL (default: SQLite in the data directory)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,20 +79,45 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    flags: dict[str, Any] = {"data_dir": args.data_dir}
+    flags: dict[str, Any] = {"data_dir": args.data_dir, "database": args.database}
     for name in ("listen", "node_name", "log_format", "log_level"):
         if hasattr(args, name):
             flags[name] = getattr(args, name)
     return load_config(args.config, flags=flags)
 
 
-def _open_store(config: Config) -> Store:
-    from uptrack.store.sqlite import SqliteStore
+def _open_store(config: Config, *, wait: bool = False) -> Store:
+    """The configured store, migrated. With `wait`, an unreachable database is
+    retried (with capped backoff) until it answers, as a node starting before its
+    database does; otherwise StoreUnavailable stops the command."""
+    store: Store
+    if config.database:
+        from uptrack.store.postgres import PostgresStore
+        from uptrack.store.postgres_pool import redacted
 
-    config.data_path.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(config.data_path / "uptrack.db", shards=config.shards)
-    store.migrate()
-    return store
+        store = PostgresStore(config.database, shards=config.shards)
+        where = redacted(config.database)
+    else:
+        from uptrack.store.sqlite import SqliteStore
+
+        config.data_path.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(config.data_path / "uptrack.db", shards=config.shards)
+        where = str(config.data_path / "uptrack.db")
+    delay = 0.5
+    try:
+        while True:
+            try:
+                store.migrate()
+                return store
+            except StoreUnavailable as exc:
+                if not wait:
+                    raise
+                log.warning("store.unavailable", database=where, error=str(exc), retry_in=delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+    except BaseException:
+        store.close()
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +143,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     from uptrack.node import Node
 
     with locked_data_dir(config.data_path):
-        store = _open_store(config)
+        store = _open_store(config, wait=True)
         try:
             trio.run(lambda: Node(config, store).run(handle_signals=True))
         finally:
@@ -162,12 +192,13 @@ def _monitors_list(args: argparse.Namespace, config: Config) -> int:
         monitors = store.all_monitors()
         states = store.get_states([m.id for m in monitors])
         now = time.time()
+        uptimes = store.uptimes([m.id for m in monitors], since=now - 86400, until=now)
         rows: list[tuple[str, ...]] = [
             ("NAME", "KIND", "TARGET", "STATUS", "LAST CHECK", "UPTIME 24H")
         ]
         for m in monitors:
             state = states[m.id]
-            up = store.uptime(m.id, since=now - 86400, until=now)
+            up = uptimes[m.id]
             uptime = "-" if up.fraction is None else f"{math.floor(up.fraction * 10000) / 100}%"
             status = "paused" if m.paused else state.status
             rows.append(

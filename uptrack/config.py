@@ -27,6 +27,11 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     max_concurrent_checks: int = 500
     shards: int = DEFAULT_SHARDS
     shutdown_grace: float = 10.0
+    # Empty: SQLite in the data directory. A postgresql:// URL: PostgreSQL (clusters).
+    database: str = ""
+    results_retention: float = 14 * 86400.0
+    rollups_retention: float = 730 * 86400.0
+    spool_max_results: int = 1_000_000
 
     @property
     def data_path(self) -> Path:
@@ -46,8 +51,9 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
 
 
 FIELDS = Config.__struct_fields__
-_NUMBERS = {"max_concurrent_checks": int, "shards": int}
-_DURATIONS = {"shutdown_grace"}
+_NUMBERS = {"max_concurrent_checks": int, "shards": int, "spool_max_results": int}
+_DURATIONS = {"shutdown_grace", "results_retention", "rollups_retention"}
+_DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -127,4 +133,16 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> Config:
         raise fail("shards", "must be from 1 to 65536")
     if config.shutdown_grace < 0:
         raise fail("shutdown_grace", "must not be negative")
+    if config.database and not config.database.startswith(_DATABASE_SCHEMES):
+        scheme = config.database.partition(":")[0][:20]
+        raise fail(
+            "database",
+            f"a {scheme!r} URL is not a PostgreSQL URL: use postgresql://USER@HOST/DATABASE,"
+            " or leave it empty for SQLite in the data directory",
+        )
+    for key in ("results_retention", "rollups_retention"):
+        if getattr(config, key) < 86400:
+            raise fail(key, "must be at least 1d (rollups need a closed day of results)")
+    if not 1000 <= config.spool_max_results <= 100_000_000:
+        raise fail("spool_max_results", "must be from 1000 to 100000000")
     return config

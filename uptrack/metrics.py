@@ -41,12 +41,17 @@ class Metrics:
         self.results_buffered = Gauge(
             "uptrack_results_buffered", "Results waiting to be written to the store.", registry=r
         )
+        self.spool_results = Gauge(
+            "uptrack_spool_results",
+            "Results in the local spool, waiting for the store to take them.",
+            registry=r,
+        )
         self.results_written = Counter(
             "uptrack_results_written", "Results written to the store.", registry=r
         )
         self.results_dropped = Counter(
             "uptrack_results_dropped",
-            "Results dropped because the write buffer was full.",
+            "Results dropped because the write buffer or the spool was full.",
             registry=r,
         )
         self.store_errors = Counter(

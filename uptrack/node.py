@@ -28,8 +28,10 @@ from uptrack.config import Config
 from uptrack.coordination import Coordinator
 from uptrack.feed import MonitorFeed
 from uptrack.health import Readiness
+from uptrack.maintenance import Maintenance
 from uptrack.metrics import Metrics
 from uptrack.model import Monitor, Transition
+from uptrack.spool import Spool
 from uptrack.store.base import Store
 from uptrack.writer import ResultWriter
 
@@ -56,7 +58,10 @@ class Node:
         self.metrics = Metrics()
         self.coordinator = coordinator or LocalCoordinator(config.shards)
         self._clock = clock
-        self.writer = ResultWriter(store, self.metrics, on_transitions=self._log_transitions)
+        spool = Spool(config.data_path / "spool", max_results=config.spool_max_results)
+        self.writer = ResultWriter(
+            store, self.metrics, spool=spool, on_transitions=self._log_transitions
+        )
         self.feed: MonitorFeed | None = None
         self.supervisor: ShardSupervisor | None = None
         self.bound: list[str] = []
@@ -72,7 +77,7 @@ class Node:
 
     def readiness(self) -> Readiness:
         checks = {
-            "store": "ok" if self.writer.healthy else "failing writes; results are buffered",
+            "store": self._store_readiness(),
             "monitors": "ok" if self.feed and self.feed.healthy else "monitor list not loaded",
             "shards": "ok",
         }
@@ -84,6 +89,12 @@ class Node:
             running, owned = self.supervisor.running(), len(self.supervisor.owned)
             checks["shards"] = f"{running} of {owned} shard runners up"
         return Readiness(ready=all(v == "ok" for v in checks.values()), checks=checks)
+
+    def _store_readiness(self) -> str:
+        spooled = self.writer.spooled
+        if not self.writer.healthy:
+            return f"failing writes; {spooled} results spooled"
+        return f"replaying {spooled} spooled results" if spooled else "ok"
 
     def cluster(self) -> ClusterView:
         view = getattr(self.coordinator, "view", None)
@@ -153,6 +164,13 @@ class Node:
                 root.start_soon(self._watch_signals)
             await feed.load()
             await root.start(self.writer.run)
+            maintenance = Maintenance(
+                self.store,
+                results_retention=self.config.results_retention,
+                rollups_retention=self.config.rollups_retention,
+                now=clock.now,
+            )
+            await root.start(maintenance.run)
             await root.start(supervisor.run)
             # the API first: monitors of the node itself must not see it refuse
             api_stop = trio.Event()
@@ -193,6 +211,7 @@ class Node:
             node=self.name,
             results_submitted=self.writer.submitted,
             results_unwritten=len(self.writer),
+            results_spooled=self.writer.spooled,
         )
 
     async def _watch_signals(self) -> None:

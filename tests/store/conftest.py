@@ -1,7 +1,7 @@
 """Fixtures for the store tests: every scenario runs against every kind of store.
 
 A kind of store is one entry in KINDS: a class that opens stores on one database and
-can mark that database as migrated by a newer release. PostgreSQL plugs in here.
+can mark that database as migrated by a newer release.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from tests.servers.postgres import PostgresServer
 from uptrack.store.base import Store
+from uptrack.store.postgres import PostgresStore
 from uptrack.store.sqlite import SqliteStore
 
 
@@ -55,10 +58,31 @@ class SqliteKind(StoreKind):
             db.commit()
 
 
+class PostgresKind(StoreKind):
+    """A database of its own on the session's PostgreSQL server, dropped afterwards."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        super().__init__()
+        self.server = server
+        self.url = server.create_database()
+
+    def _connect(self) -> Store:
+        return PostgresStore(self.url)
+
+    def set_schema_version(self, version: int) -> None:
+        with psycopg.connect(self.url, autocommit=True) as db:
+            db.execute("UPDATE uptrack_schema SET version = %s", (version,))
+
+    def close_all(self) -> None:
+        super().close_all()
+        self.server.drop_database(self.url)
+
+
 # name -> how to make the kind for one test (the request gives access to server
 # fixtures, e.g. a PostgreSQL server, that a kind may need).
 KINDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreKind]] = {
     "sqlite": lambda request, tmp_path: SqliteKind(tmp_path / "uptrack.db"),
+    "postgres": lambda request, tmp_path: PostgresKind(request.getfixturevalue("postgres_server")),
 }
 
 

@@ -16,7 +16,16 @@ from uptrack.store.schema import Migration, load_migrations, read_migrations
 from uptrack.store.sqlite import CHANGE_RETENTION, SqliteStore, apply_migrations
 
 T0 = 1_714_564_800.0
-TABLES = {"monitors", "monitor_state", "results", "changes", "api_tokens"}
+TABLES = {
+    "monitors",
+    "monitor_state",
+    "results",
+    "changes",
+    "api_tokens",
+    "rollups",
+    "rollups_stale",
+    "maintenance",
+}
 
 
 def spec(name: str) -> MonitorSpec:

@@ -25,6 +25,7 @@ from uptrack.model import (
     Transition,
     Uptime,
 )
+from uptrack.store.rollups import RetentionReport, Rollup, RollupReport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,9 +123,49 @@ class Store(abc.ABC):
     ) -> Page[Result]:
         """Results newest first; `before` is a cursor from a previous page."""
 
-    @abc.abstractmethod
     def uptime(self, monitor_id: str, *, since: float, until: float) -> Uptime:
-        """Uptime over results whose scheduled time is in [since, until)."""
+        """Uptime over results whose scheduled time is in [since, until). Raises NotFound.
+
+        Windows up to two days are read from raw results; longer ones from rollups
+        where the hours and days are rolled up (see `uptrack.store.rollups`). A
+        result's `scheduled_at` is its slot's due time (`slots.slot_time`); stores
+        may find results by slot."""
+        self.get_monitor(monitor_id)
+        return self.uptimes([monitor_id], since=since, until=until)[monitor_id]
+
+    @abc.abstractmethod
+    def uptimes(
+        self, monitor_ids: Sequence[str], *, since: float, until: float
+    ) -> dict[str, Uptime]:
+        """`uptime` of many monitors at once (a status list); an unknown id has no checks."""
+
+    # -- rollups and retention ---------------------------------------------------
+    @abc.abstractmethod
+    def list_rollups(
+        self, monitor_id: str, *, span: int, since: float, until: float
+    ) -> list[Rollup]:
+        """A monitor's rollups of `span` (HOUR or DAY) starting in [since, until),
+        oldest first. Raises NotFound."""
+
+    @abc.abstractmethod
+    def roll_up(self, until: float) -> RollupReport:
+        """Aggregate every hour that ended at or before `until` and is not rolled up
+        yet, then every UTC day whose hours all are; roll up again the hours (and
+        their days) that received results after they were rolled up. Idempotent, and
+        safe while results are written and on several nodes at once."""
+
+    @abc.abstractmethod
+    def apply_retention(
+        self, now: float, *, results_for: float, rollups_for: float
+    ) -> RetentionReport:
+        """Delete raw results of the UTC days that ended `results_for` seconds before
+        `now` (whole days, and never an hour not rolled up yet) and rollups older than
+        `rollups_for`. Results for the deleted days are refused from then on."""
+
+    @abc.abstractmethod
+    def create_partitions(self, now: float, *, days_ahead: int = 2) -> int:
+        """Prepare storage for the results of today and `days_ahead` more days
+        (PostgreSQL: a partition per UTC day); returns how many were created."""
 
     # -- API tokens ------------------------------------------------------------
     @abc.abstractmethod

@@ -1,18 +1,18 @@
-"""Behaviour every store implements the same way: page cursors, exact settings, uptime sums."""
+"""Behaviour every store implements the same way: page cursors, exact settings, state advance."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from uptrack.errors import FieldError, InvalidInput
-from uptrack.model import Uptime
+from uptrack.model import Monitor, MonitorState, Result, Transition
+from uptrack.states import advance
 
 _SLOT_CURSOR = re.compile(r"^-?[0-9]{1,19}$")
 _BAD_CURSOR = "is not a cursor from a previous page"
@@ -77,34 +77,23 @@ def decode_settings(text: str) -> dict[str, Any]:
     return msgspec.json.decode(text, type=dict[str, Any])
 
 
-def summarize_uptime(rows: Iterable[tuple[bool, float]], *, since: float, until: float) -> Uptime:
-    """Uptime of (ok, duration_ms) results: counts, mean duration and nearest-rank p95
-    over every result of the window, good or failed."""
-    durations = []
-    good = 0
-    for ok, duration_ms in rows:
-        good += ok
-        durations.append(duration_ms)
-    checks = len(durations)
-    if checks == 0:
-        return Uptime(
-            window_start=since,
-            window_end=until,
-            checks=0,
-            good=0,
-            failed=0,
-            fraction=None,
-            mean_ms=None,
-            p95_ms=None,
-        )
-    durations.sort()
-    return Uptime(
-        window_start=since,
-        window_end=until,
-        checks=checks,
-        good=good,
-        failed=checks - good,
-        fraction=good / checks,
-        mean_ms=math.fsum(durations) / checks,
-        p95_ms=durations[math.ceil(0.95 * checks) - 1],
-    )
+def advance_states(
+    monitors: Mapping[str, Monitor],
+    states: Mapping[str, MonitorState],
+    fresh: Mapping[str, list[Result]],
+) -> tuple[list[MonitorState], list[Transition]]:
+    """Advance each monitor's state by its newly stored results, in slot order.
+
+    Returns the states that changed and the transitions that happened, in the order
+    every store writes and reports them."""
+    transitions: list[Transition] = []
+    changed: list[MonitorState] = []
+    for monitor_id, results in fresh.items():
+        before = state = states.get(monitor_id) or MonitorState(monitor_id=monitor_id)
+        for r in sorted(results, key=lambda r: r.slot):
+            state, transition = advance(state, monitors[monitor_id], r)
+            if transition is not None:
+                transitions.append(transition)
+        if state is not before:
+            changed.append(state)
+    return changed, transitions

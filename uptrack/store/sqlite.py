@@ -25,10 +25,11 @@ from uptrack.model import (
     Uptime,
 )
 from uptrack.slots import DEFAULT_SHARDS, shard_of
-from uptrack.states import advance
 from uptrack.store import rules
+from uptrack.store import sqlite_rollups as rollups
 from uptrack.store import sqlite_rows as rows
 from uptrack.store.base import ApplyPlan, Page, Store
+from uptrack.store.rollups import RetentionReport, Rollup, RollupReport
 from uptrack.store.schema import Migration, load_migrations, pending_migrations
 
 CHANGE_RETENTION = 3600.0  # seconds a change row is kept for change-feed readers
@@ -221,25 +222,20 @@ class SqliteStore(Store):
         if not results:
             return []
         with self._write() as db:
+            at = rollups.progress(db)
+            kept_from = at.results_kept_from
             monitors = rows.monitors_by_id(db, list({r.monitor_id for r in results}))
             new: dict[str, list[Result]] = {}
             for r in results:
-                # Results of deleted monitors are dropped; a stored slot is not replaced.
-                if r.monitor_id in monitors:
+                # Results of deleted monitors and of days past retention are dropped;
+                # a stored slot is not replaced.
+                if r.monitor_id in monitors and (kept_from is None or r.slot >= kept_from):
                     if db.execute(rows.INSERT_RESULT, rows.result_params(r)).rowcount:
                         new.setdefault(r.monitor_id, []).append(r)
             states = rows.states_by_id(db, list(new))
-            transitions: list[Transition] = []
-            changed: list[MonitorState] = []
-            for monitor_id, fresh in new.items():
-                before = state = states.get(monitor_id) or MonitorState(monitor_id=monitor_id)
-                for r in sorted(fresh, key=lambda r: r.slot):
-                    state, transition = advance(state, monitors[monitor_id], r)
-                    if transition is not None:
-                        transitions.append(transition)
-                if state is not before:
-                    changed.append(state)
+            changed, transitions = rules.advance_states(monitors, states, new)
             db.executemany(rows.SAVE_STATE, [rows.state_params(s) for s in changed])
+            rollups.mark_stale(db, [r for fresh in new.values() for r in fresh], at)
         return transitions
 
     def get_state(self, monitor_id: str) -> MonitorState:
@@ -267,15 +263,41 @@ class SqliteStore(Store):
         more = len(found) > limit
         return Page(items=items, next=rules.slot_cursor(items[-1].slot) if more else None)
 
-    def uptime(self, monitor_id: str, *, since: float, until: float) -> Uptime:
+    def uptimes(
+        self, monitor_ids: Sequence[str], *, since: float, until: float
+    ) -> dict[str, Uptime]:
+        with self._read() as db:
+            return rollups.uptimes(db, monitor_ids, since, until)
+
+    # -- rollups and retention -------------------------------------------------
+    def list_rollups(
+        self, monitor_id: str, *, span: int, since: float, until: float
+    ) -> list[Rollup]:
         with self._read() as db:
             rows.get_monitor(db, monitor_id)
-            found = db.execute(
-                "SELECT ok, duration_ms FROM results"
-                " WHERE monitor_id = ? AND scheduled_at >= ? AND scheduled_at < ?",
-                (monitor_id, since, until),
-            ).fetchall()
-        return rules.summarize_uptime(((bool(ok), d) for ok, d in found), since=since, until=until)
+            return rollups.list_rollups(db, monitor_id, span, since, until)
+
+    def roll_up(self, until: float) -> RollupReport:
+        hours = days = stale = 0
+        more = True
+        while more:
+            with self._write() as db:
+                chunk, more = rollups.roll_up_chunk(db, until)
+            hours, days, stale = hours + chunk.hours, days + chunk.days, stale + chunk.stale
+        return RollupReport(
+            hours=hours, days=days, stale=stale, hours_rolled_to=chunk.hours_rolled_to
+        )
+
+    def apply_retention(
+        self, now: float, *, results_for: float, rollups_for: float
+    ) -> RetentionReport:
+        with self._write() as db:
+            return rollups.apply_retention(
+                db, now, results_for=results_for, rollups_for=rollups_for
+            )
+
+    def create_partitions(self, now: float, *, days_ahead: int = 2) -> int:
+        return 0  # one table holds every day
 
     # -- API tokens ------------------------------------------------------------
     def create_token(
