@@ -25,6 +25,7 @@ TABLES = {
     "rollups",
     "rollups_stale",
     "maintenance",
+    "shard_epochs",
 }
 
 

@@ -1,0 +1,13 @@
+-- What a check saw beyond the common fields (certificate chain, DNS answers,
+-- assertion outcomes …), the highest claim epoch seen per shard (fencing), and
+-- the pings of heartbeat monitors.
+
+ALTER TABLE results ADD COLUMN details jsonb;
+
+-- The highest shard-claim epoch (etcd create_revision) any result carried: a
+-- state transition from a result with a lower epoch is a stale owner's, and is
+-- refused.
+CREATE TABLE shard_epochs (
+    shard integer PRIMARY KEY,
+    epoch bigint  NOT NULL
+);
