@@ -114,8 +114,9 @@ class PostgresStore(Store):
                 self._delete(db, monitor_id)
             for monitor_id, spec in plan.update:
                 self._update(db, monitor_id, spec, now)
+            counts = self._shard_counts(db)
             for spec in plan.create:
-                self._create(db, spec, now)
+                self._create(db, spec, now, counts)
 
     def get_monitor(self, monitor_id: str) -> Monitor:
         with self._transaction() as db:
@@ -167,9 +168,16 @@ class PostgresStore(Store):
             cursor=newest,
         )
 
-    def _create(self, db: rows.Conn, spec: MonitorSpec, now: float) -> Monitor:
+    def _shard_counts(self, db: rows.Conn) -> dict[int, int]:
+        return {int(shard): int(n) for shard, n in db.execute(rules.SHARD_COUNTS).fetchall()}
+
+    def _create(
+        self, db: rows.Conn, spec: MonitorSpec, now: float, counts: dict[int, int] | None = None
+    ) -> Monitor:
         rows.check_name_free(db, spec.name, None)
-        monitor_id = uuid.uuid4().hex
+        if counts is None:
+            counts = self._shard_counts(db)
+        monitor_id = rules.balanced_id(counts, self.shards)
         monitor = new_monitor(
             spec,
             id=monitor_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ import msgspec
 
 from uptrack.errors import FieldError, InvalidInput
 from uptrack.model import Monitor, MonitorState, Result, Transition
+from uptrack.slots import shard_of
 from uptrack.states import advance
 
 _SLOT_CURSOR = re.compile(r"^-?[0-9]{1,19}$")
@@ -97,3 +99,22 @@ def advance_states(
         if state is not before:
             changed.append(state)
     return changed, transitions
+
+
+SHARD_COUNTS = "SELECT shard, count(*) FROM monitors GROUP BY shard"
+
+
+def balanced_id(counts: dict[int, int], shards: int) -> str:
+    """A new monitor id whose shard, H(id) mod S as everywhere, is one of the least
+    filled; `counts` (monitors per shard) is updated. Random ids alone leave shards
+    (and so nodes) unevenly loaded; drawing ids until one lands in a least-filled
+    shard keeps them even at a cost of about S hashes per monitor created."""
+    low = min((counts.get(s, 0) for s in range(shards)), default=0)
+    for tries in range(64 * shards):
+        candidate = uuid.uuid4().hex
+        shard = shard_of(candidate, shards)
+        # after 4*S misses, a shard one above the least filled will do
+        if counts.get(shard, 0) <= low + (tries >= 4 * shards):
+            counts[shard] = counts.get(shard, 0) + 1
+            return candidate
+    return uuid.uuid4().hex  # not reached in practice (about e^-64)

@@ -114,8 +114,9 @@ class SqliteStore(Store):
                 self._delete(db, monitor_id)
             for monitor_id, spec in plan.update:
                 self._update(db, monitor_id, spec, now)
+            counts = self._shard_counts(db)
             for spec in plan.create:
-                self._create(db, spec, now)
+                self._create(db, spec, now, counts)
 
     def get_monitor(self, monitor_id: str) -> Monitor:
         with self._read() as db:
@@ -166,9 +167,20 @@ class SqliteStore(Store):
             cursor=newest,
         )
 
-    def _create(self, db: sqlite3.Connection, spec: MonitorSpec, now: float) -> Monitor:
+    def _shard_counts(self, db: sqlite3.Connection) -> dict[int, int]:
+        return {int(shard): int(n) for shard, n in db.execute(rules.SHARD_COUNTS)}
+
+    def _create(
+        self,
+        db: sqlite3.Connection,
+        spec: MonitorSpec,
+        now: float,
+        counts: dict[int, int] | None = None,
+    ) -> Monitor:
         rows.check_name_free(db, spec.name, None)
-        monitor_id = uuid.uuid4().hex
+        if counts is None:
+            counts = self._shard_counts(db)
+        monitor_id = rules.balanced_id(counts, self.shards)
         monitor = rows.new_monitor(
             spec,
             id=monitor_id,
