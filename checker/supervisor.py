@@ -80,6 +80,13 @@ class ShardSupervisor:
         slot.scope.cancel()
         await slot.done.wait()
 
+    def stop_scheduling(self) -> None:
+        """Start no more checks on any shard (checks in flight go on)."""
+        for slot in self._slots.values():
+            slot.draining = True
+            if slot.runner is not None:
+                slot.runner.stop_scheduling()
+
     async def drain(self, grace: float) -> None:
         """Stop scheduling new checks everywhere; let in-flight checks finish for up
         to `grace` seconds, then cancel what is left."""

@@ -38,6 +38,7 @@ DEBOUNCE = 0.05  # watch events within this window make one reconcile
 LAG_SAMPLE = 0.25  # how often the event loop's lag is measured
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0
 PEER_PROBE_TIMEOUT = 1.0
+CLAIM_BATCH = 64  # operations per claim transaction (etcd allows 128 by default)
 
 
 class EtcdCoordinator:
@@ -77,6 +78,7 @@ class EtcdCoordinator:
         self._free_since: dict[int, float] = {}
         self._peer_down_since: dict[str, float] = {}
         self._drain_seen = False
+        self._joined_revision = 0
 
     # -- the view the API and CLI show ---------------------------------------------
     def view(self) -> ClusterView:
@@ -193,7 +195,14 @@ class EtcdCoordinator:
             await self.mirror.relist()
             self._suspect = False
         kvs = self.mirror.kvs
-        if self.keys.drain_request(self.name) in kvs and not self._drain_seen:
+        request = kvs.get(self.keys.drain_request(self.name))
+        # only a request made after this process joined: a stale one must not stop
+        # the node its service manager just restarted
+        if (
+            request is not None
+            and request.mod_revision > self._joined_revision
+            and not self._drain_seen
+        ):
             self._drain_seen = True
             log.info("cluster.drain_requested", node=self.node_id)
             self.on_drain_request()
@@ -243,8 +252,7 @@ class EtcdCoordinator:
                 await self._delete_if_mine(shard)
             log.info("cluster.released", node=self.node_id, shards=release)
         claimed = []
-        for shard in claim:
-            epoch = await self._claim(shard)
+        for shard, epoch in (await self._claim_all(claim)).items():
             if epoch is None:
                 run.pop(shard, None)
             else:
@@ -259,6 +267,26 @@ class EtcdCoordinator:
             assert self._assign is not None
             await self._assign(dict(run))
             self.owned = dict(run)
+
+    async def _claim_all(self, shards: list[int]) -> dict[int, int | None]:
+        """Claim `shards`, a batch per transaction: peers claim disjoint sets, so a
+        batch nearly always succeeds whole (a takeover is one round trip, not one
+        per shard); when one shard of a batch is taken, its shards go one by one."""
+        out: dict[int, int | None] = {}
+        assert self.lease is not None
+        for start in range(0, len(shards), CLAIM_BATCH):
+            batch = shards[start : start + CLAIM_BATCH]
+            keys = [self.keys.shard(s) for s in batch]
+            result = await self.etcd.txn(
+                [Compare.create_revision(k, "==", 0) for k in keys],
+                [Put(k, self.node_id, self.lease.id) for k in keys],
+            )
+            if result.succeeded:
+                out.update(dict.fromkeys(batch, result.revision))
+            else:
+                for shard in batch:
+                    out[shard] = await self._claim(shard)
+        return out
 
     async def _claim(self, shard: int) -> int | None:
         assert self.lease is not None
@@ -279,9 +307,11 @@ class EtcdCoordinator:
             self._recovered(self.lease)
             return
         lease = await self.etcd.grant(self.requested_ttl)
-        await self.etcd.put(
+        put = await self.etcd.put(
             self.keys.node(self.node_id), encode_node(self._record()), lease=lease.id
         )
+        if not self._joined_revision:
+            self._joined_revision = put.revision
         self._recovered(lease)
 
     def _recovered(self, lease: Lease) -> None:

@@ -17,3 +17,9 @@ class LocalCoordinator:
         await assign({shard: 0 for shard in range(self.shards)})
         task_status.started()
         await trio.sleep_forever()
+
+    async def release_all(self) -> None:
+        """Nobody to hand shards to."""
+
+    async def leave(self) -> None:
+        """Nothing to leave."""

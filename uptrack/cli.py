@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import math
 import sys
 import time
@@ -14,8 +15,11 @@ from typing import Any
 import structlog
 import trio
 
+from cluster.etcd import EtcdClient, EtcdError
+from cluster.records import Keys, decode_node
 from uptrack import __version__
 from uptrack.apply import load_monitors_file, plan_changes
+from uptrack.clusterview import NodeInfo
 from uptrack.config import Config, load_config
 from uptrack.errors import InvalidInput, StoreUnavailable, UptrackError
 from uptrack.logs import configure_logging
@@ -36,6 +40,11 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--etcd", metavar="URL[,URL…]", help="etcd client URLs (a cluster)")
+    parser.add_argument("--etcd-prefix", help="key prefix of this deployment (default /uptrack/)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uptrack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"uptrack {__version__}")
@@ -47,6 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--node-name", help="name of this node (default: the host name)")
     serve.add_argument("--log-format", choices=["text", "json"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    _cluster_options(serve)
+    serve.add_argument("--lease-ttl", help="etcd lease TTL, such as 5s (default 5 s, at least 2)")
+    serve.add_argument("--api-url", help="URL peers reach this node's API at")
+
+    cluster = sub.add_parser("cluster", help="inspect the cluster in etcd")
+    csub = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = csub.add_parser("status", help="nodes, their shards, and unowned shards")
+    status.add_argument("--config", type=Path, help="TOML settings file")
+    _cluster_options(status)
+
+    node = sub.add_parser("node", help="act on one node of the cluster")
+    nsub = node.add_subparsers(dest="action", required=True, metavar="ACTION")
+    drain = nsub.add_parser("drain", help="hand a node's shards over and stop it")
+    drain.add_argument("name", nargs="?", help="node name (default: this node's name)")
+    drain.add_argument("--wait", default="60s", help="how long to wait for it (default 60s)")
+    drain.add_argument("--config", type=Path, help="TOML settings file")
+    drain.add_argument("--node-name", help=argparse.SUPPRESS)
+    _cluster_options(drain)
 
     apply = sub.add_parser("apply", help="make the stored monitors match a monitors file")
     apply.add_argument("file", type=Path)
@@ -79,8 +106,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    flags: dict[str, Any] = {"data_dir": args.data_dir, "database": args.database}
-    for name in ("listen", "node_name", "log_format", "log_level"):
+    flags: dict[str, Any] = {}
+    for name in (
+        "data_dir",
+        "database",
+        "listen",
+        "node_name",
+        "log_format",
+        "log_level",
+        "etcd",
+        "etcd_prefix",
+        "lease_ttl",
+        "api_url",
+    ):
         if hasattr(args, name):
             flags[name] = getattr(args, name)
     return load_config(args.config, flags=flags)
@@ -287,6 +325,97 @@ def _db_migrate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cluster_status(args: argparse.Namespace, config: Config) -> int:
+    return trio.run(_read_cluster_status, config)
+
+
+def _node_drain(args: argparse.Namespace, config: Config) -> int:
+    try:
+        wait = parse_duration(args.wait)
+    except ValueError as exc:
+        raise UptrackError(f"--wait: {exc}") from None
+    return trio.run(_drain_node, config, args.name or config.name, wait)
+
+
+def _etcd_endpoints(config: Config) -> list[str]:
+    if not config.etcd_endpoints:
+        raise UptrackError("etcd: not set; give --etcd URL[,URL…] or UPTRACK_ETCD")
+    return config.etcd_endpoints
+
+
+async def _read_cluster(config: Config) -> tuple[list[NodeInfo], dict[int, str], int | None]:
+    keys = Keys(config.etcd_prefix)
+    try:
+        async with EtcdClient(_etcd_endpoints(config)) as etcd:
+            listed = await etcd.range(keys.prefix, prefix=True)
+    except EtcdError as exc:
+        raise UptrackError(f"etcd: {exc}") from None
+    nodes: list[NodeInfo] = []
+    owners: dict[int, str] = {}
+    count: int | None = None
+    for kv in listed.kvs:
+        shard = keys.shard_of_key(kv.key)
+        if shard is not None:
+            owners[shard] = kv.value.decode(errors="replace")
+        elif kv.key.startswith(keys.nodes):
+            info = decode_node(kv.value)
+            if info is not None:
+                nodes.append(info)
+        elif kv.key == keys.meta_shards and kv.value.isdigit():
+            count = int(kv.value)
+    return sorted(nodes, key=lambda n: n.name), owners, count
+
+
+async def _read_cluster_status(config: Config) -> int:
+    nodes, owners, count = await _read_cluster(config)
+    if count is None:
+        print(f"no cluster under {config.etcd_prefix} yet (no node has started)")
+        return 1
+    owned = collections.Counter(owners.values())
+    rows: list[tuple[str, ...]] = [("NODE", "ADDRESS", "VERSION", "STATE", "SHARDS", "STARTED")]
+    for n in nodes:
+        state = "draining" if n.draining else "active"
+        rows.append(
+            (n.id, n.api_url, n.version, state, str(owned.get(n.id, 0)), _iso(n.started_at))
+        )
+    _print_table(rows)
+    free = sorted(set(range(count)) - set(owners))
+    print(f"shards: {len(owners)} of {count} owned" + (f"; unowned: {free}" if free else ""))
+    return 0 if not free else 1
+
+
+async def _drain_node(config: Config, name: str, wait: float) -> int:
+    keys = Keys(config.etcd_prefix)
+    nodes, _, _ = await _read_cluster(config)
+    if not any(n.name == name for n in nodes):
+        known = ", ".join(sorted({n.name for n in nodes})) or "none"
+        raise UptrackError(f"no node named {name!r} is registered (registered: {known})")
+    try:
+        async with EtcdClient(_etcd_endpoints(config)) as etcd:
+            # on a lease: a request nobody deletes (this command killed) goes away
+            lease = await etcd.grant(int(wait) + 60)
+            await etcd.put(
+                keys.drain_request(name), f"requested at {time.time():.0f}", lease=lease.id
+            )
+            print(f"asked {name} to drain", file=sys.stderr)
+            try:
+                with trio.move_on_after(wait) as waited:
+                    while True:
+                        nodes, _, _ = await _read_cluster(config)
+                        if not any(n.name == name for n in nodes):
+                            break
+                        await trio.sleep(0.2)
+            finally:
+                await etcd.revoke(lease.id)
+    except EtcdError as exc:
+        raise UptrackError(f"etcd: {exc}") from None
+    if waited.cancelled_caught:
+        print(f"error: {name} did not leave within {wait:g} s", file=sys.stderr)
+        return 1
+    print(f"{name} drained: its shards are handed over and it has left the cluster")
+    return 0
+
+
 _COMMANDS = {
     ("serve", None): _serve,
     ("apply", None): _apply,
@@ -295,6 +424,8 @@ _COMMANDS = {
     ("token", "list"): _token_list,
     ("token", "revoke"): _token_revoke,
     ("db", "migrate"): _db_migrate,
+    ("cluster", "status"): _cluster_status,
+    ("node", "drain"): _node_drain,
 }
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     results_retention: float = 14 * 86400.0
     rollups_retention: float = 730 * 86400.0
     spool_max_results: int = 1_000_000
+    # Empty: a single node. Comma-separated etcd client URLs: a cluster (DESIGN §4).
+    etcd: str = ""
+    etcd_prefix: str = "/uptrack/"
+    lease_ttl: float = 5.0
+    # How peers reach this node's API (peer health while etcd is out of reach).
+    api_url: str = ""
 
     @property
     def data_path(self) -> Path:
@@ -49,10 +55,23 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     def name(self) -> str:
         return self.node_name or socket.gethostname()
 
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        return [url.strip() for url in self.etcd.split(",") if url.strip()]
+
+    @property
+    def advertised_url(self) -> str:
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        host = self.listen_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.listen_port}"
+
 
 FIELDS = Config.__struct_fields__
 _NUMBERS = {"max_concurrent_checks": int, "shards": int, "spool_max_results": int}
-_DURATIONS = {"shutdown_grace", "results_retention", "rollups_retention"}
+_DURATIONS = {"shutdown_grace", "results_retention", "rollups_retention", "lease_ttl"}
 _DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -145,4 +164,26 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> Config:
             raise fail(key, "must be at least 1d (rollups need a closed day of results)")
     if not 1000 <= config.spool_max_results <= 100_000_000:
         raise fail("spool_max_results", "must be from 1000 to 100000000")
+    _validate_cluster(config, fail)
     return config
+
+
+def _validate_cluster(config: Config, fail: Callable[[str, str], ConfigError]) -> None:
+    for url in config.etcd_endpoints:
+        if not url.startswith(("http://", "https://")):
+            raise fail("etcd", f"{url!r} is not an http:// or https:// etcd client URL")
+    if config.etcd_endpoints and not config.database:
+        raise fail(
+            "etcd",
+            "a cluster needs a shared PostgreSQL database: set database to a postgresql:// "
+            "URL (SQLite in the data directory is for a single node)",
+        )
+    if config.lease_ttl < 2:
+        raise fail("lease_ttl", f"{config.lease_ttl:g} s is below etcd's minimum of 2 seconds")
+    if config.lease_ttl != int(config.lease_ttl):
+        raise fail("lease_ttl", f"{config.lease_ttl:g} s is not a whole number of seconds")
+    prefix = config.etcd_prefix
+    if not (prefix.startswith("/") and prefix.endswith("/")) or len(prefix) < 2:
+        raise fail("etcd_prefix", f"{prefix!r} must start and end with '/' (like /uptrack/)")
+    if config.api_url and not config.api_url.startswith(("http://", "https://")):
+        raise fail("api_url", f"{config.api_url!r} is not an http:// or https:// URL")

@@ -19,3 +19,12 @@ class Coordinator(Protocol):
         """Call `assign` with the shards this node must run whenever that changes;
         `assign` returns once runners of released shards have stopped."""
         ...
+
+    async def release_all(self) -> None:
+        """Hand every shard over now (the node is draining; its runners no longer
+        schedule checks, though checks in flight may still finish)."""
+        ...
+
+    async def leave(self) -> None:
+        """Leave the cluster for good (after the node's results are written)."""
+        ...

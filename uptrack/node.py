@@ -20,6 +20,8 @@ from checker.kind import Kind
 from checker.registry import KINDS
 from checker.scheduler import CheckDeps
 from checker.supervisor import ShardSupervisor
+from cluster.coordinator import EtcdCoordinator
+from cluster.etcd import EtcdClient
 from cluster.local import LocalCoordinator
 from uptrack import __version__
 from uptrack.clock import Clock
@@ -56,7 +58,7 @@ class Node:
         self.store = store
         self.kinds = kinds
         self.metrics = Metrics()
-        self.coordinator = coordinator or LocalCoordinator(config.shards)
+        self.coordinator = coordinator
         self._clock = clock
         spool = Spool(config.data_path / "spool", max_results=config.spool_max_results)
         self.writer = ResultWriter(
@@ -97,10 +99,8 @@ class Node:
         return f"replaying {spooled} spooled results" if spooled else "ok"
 
     def cluster(self) -> ClusterView:
-        view = getattr(self.coordinator, "view", None)
-        if callable(view):
-            result: ClusterView = view()
-            return result
+        if isinstance(self.coordinator, EtcdCoordinator):
+            return self.coordinator.view()
         owned = sorted(self.supervisor.owned) if self.supervisor is not None else []
         me = NodeInfo(
             id=self.name,
@@ -159,6 +159,41 @@ class Node:
         hc.accesslog = None
         hc.graceful_timeout = 2.0
 
+        etcd: EtcdClient | None = None
+        coordinator = self.coordinator
+        if coordinator is None and self.config.etcd_endpoints:
+            etcd = EtcdClient(self.config.etcd_endpoints)
+            coordinator = EtcdCoordinator(
+                etcd,
+                name=self.name,
+                api_url=self.config.advertised_url,
+                shards=self.config.shards,
+                lease_ttl=int(self.config.lease_ttl),
+                prefix=self.config.etcd_prefix,
+                on_drain_request=self.request_stop,
+            )
+        elif coordinator is None:
+            coordinator = LocalCoordinator(self.config.shards)
+        self.coordinator = coordinator
+        try:
+            await self._serve(
+                supervisor, feed, app, hc, clock, coordinator, handle_signals, task_status
+            )
+        finally:
+            if etcd is not None:
+                await etcd.aclose()
+
+    async def _serve(
+        self,
+        supervisor: ShardSupervisor,
+        feed: MonitorFeed,
+        app: object,
+        hc: HypercornConfig,
+        clock: Clock,
+        coordinator: Coordinator,
+        handle_signals: bool,
+        task_status: trio.TaskStatus[list[str]],
+    ) -> None:
         async with trio.open_nursery() as root:
             if handle_signals:
                 root.start_soon(self._watch_signals)
@@ -182,7 +217,7 @@ class Node:
                     shutdown_trigger=api_stop.wait,
                 )
             )
-            await root.start(self.coordinator.run, self._assign)
+            await root.start(coordinator.run, self._assign)
             await root.start(feed.run)
             log.info(
                 "node.started",
@@ -194,17 +229,24 @@ class Node:
             )
             task_status.started(self.bound)
             await self._stop.wait()
-            await self._shutdown(supervisor, api_stop)
+            await self._shutdown(supervisor, coordinator, api_stop)
             root.cancel_scope.cancel()
 
-    async def _shutdown(self, supervisor: ShardSupervisor, api_stop: trio.Event) -> None:
+    async def _shutdown(
+        self, supervisor: ShardSupervisor, coordinator: Coordinator, api_stop: trio.Event
+    ) -> None:
+        """Drain: no new checks; shards handed over at once (peers catch up the slot
+        due now); checks in flight finish within the grace; results written; leave."""
         self._stopping = True
         grace = self.config.shutdown_grace
         log.info("node.stopping", grace=grace, buffered=len(self.writer))
         with trio.CancelScope(shield=True):
+            supervisor.stop_scheduling()
+            await coordinator.release_all()
             await supervisor.drain(grace)
             with trio.move_on_after(max(grace, 5.0)):
                 await self.writer.flush()
+            await coordinator.leave()
             api_stop.set()
         log.info(
             "node.stopped",
