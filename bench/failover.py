@@ -61,17 +61,18 @@ def wait_whole(cluster: LocalCluster, names: tuple[str, ...], deadline: float = 
 
 
 def first_check_by_survivor(database: str, name: str, killed_at: float, deadline: float) -> float:
-    """Seconds from the kill to the first result a survivor wrote for a monitor the
-    dead node ran (its last result came from `name`)."""
+    """Seconds from the kill to the first check a survivor ran on a monitor whose last
+    check before the kill was the dead node's (the takeover's first catch-up check)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         with psycopg.connect(database) as conn:
             row = conn.execute(
-                "SELECT min(r.started_at) FROM results r JOIN ("
-                "  SELECT DISTINCT monitor_id FROM results"
-                "  WHERE node = %s AND started_at > %s - 10 AND started_at < %s"
-                ") dead USING (monitor_id) WHERE r.started_at > %s AND r.node <> %s",
-                (name, killed_at, killed_at, killed_at, name),
+                "WITH last AS (SELECT DISTINCT ON (monitor_id) monitor_id, node FROM results"
+                "  WHERE started_at < %(k)s AND started_at > %(k)s - 30"
+                "  ORDER BY monitor_id, started_at DESC)"
+                " SELECT min(r.started_at) FROM results r JOIN last USING (monitor_id)"
+                " WHERE last.node = %(n)s AND r.started_at > %(k)s AND r.node <> %(n)s",
+                {"k": killed_at, "n": name},
             ).fetchone()
         if row and row[0] is not None:
             return float(row[0]) - killed_at
@@ -91,6 +92,7 @@ def main() -> None:
         PostgresServer.running() as pg,
     ):
         base = Path(tmp)
+        (base / "etcd").mkdir()
         member = trio.run(start_member, base / "etcd")
         database = pg.create_database()
         try:

@@ -155,7 +155,7 @@ def test_sigterm_lets_in_flight_checks_finish_and_writes_every_result(
     tmp_path: Path, node: NodeProcess, slow_server: str
 ) -> None:
     lines = "\n".join(
-        f'  - {{name: slow{i}, kind: http, target: "{slow_server}/{i}", interval: 60, '
+        f'  - {{name: slow{i}, kind: http, target: "{slow_server}/{i}", interval: 600, '
         f"timeout: 5, retries: 0}}"
         for i in range(50)
     )
