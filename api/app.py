@@ -13,7 +13,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import cluster, health, metrics, monitors, openapi, results
+from api import (
+    channels,
+    cluster,
+    health,
+    incidents,
+    maintenances,
+    metrics,
+    monitors,
+    openapi,
+    pings,
+    results,
+)
 from api.auth import Handler, protected
 from api.bodies import MAX_BODY_BYTES, BodyLimit
 from api.context import ApiContext
@@ -25,6 +36,10 @@ from uptrack.model import Scope
 from uptrack.store.base import Store
 
 MONITOR = "/api/v1/monitors/{monitor_id}"
+CHANNEL = "/api/v1/channels/{channel_id}"
+INCIDENT = "/api/v1/incidents/{incident_id}"
+MAINTENANCE = "/api/v1/maintenances/{maintenance_id}"
+PING = "/ping/{token}"
 
 
 class Endpoint(NamedTuple):
@@ -51,6 +66,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", MONITOR + "/results", "read", results.list_results),
     Endpoint("GET", MONITOR + "/uptime", "read", results.uptime),
     Endpoint("GET", "/api/v1/cluster", "read", cluster.cluster_view),
+    # -- alerts (DESIGN §6): channels, incidents, maintenance windows, the outbox --
+    Endpoint("GET", "/api/v1/channels", "read", channels.list_channels),
+    Endpoint("POST", "/api/v1/channels", "write", channels.create_channel),
+    Endpoint("GET", CHANNEL, "read", channels.get_channel),
+    Endpoint("PATCH", CHANNEL, "write", channels.update_channel),
+    Endpoint("DELETE", CHANNEL, "write", channels.delete_channel),
+    Endpoint("POST", CHANNEL + "/test", "write", channels.test_channel),
+    Endpoint("GET", "/api/v1/incidents", "read", incidents.list_incidents),
+    Endpoint("GET", INCIDENT, "read", incidents.get_incident),
+    Endpoint("POST", INCIDENT + "/ack", "write", incidents.acknowledge_incident),
+    Endpoint("GET", "/api/v1/alerts", "read", incidents.list_alerts),
+    Endpoint("POST", "/api/v1/alerts/{alert_id}/retry", "write", incidents.retry_alert),
+    Endpoint("GET", "/api/v1/maintenances", "read", maintenances.list_maintenances),
+    Endpoint("POST", "/api/v1/maintenances", "write", maintenances.create_maintenance),
+    Endpoint("GET", MAINTENANCE, "read", maintenances.get_maintenance),
+    Endpoint("PATCH", MAINTENANCE, "write", maintenances.update_maintenance),
+    Endpoint("DELETE", MAINTENANCE, "write", maintenances.delete_maintenance),
+    # -- heartbeat pings: open, the ping token is the credential (HEAD is a GET) --
+    Endpoint("GET", PING, None, pings.ping),
+    Endpoint("POST", PING, None, pings.ping),
+    Endpoint("GET", PING + "/{signal}", None, pings.ping),
+    Endpoint("POST", PING + "/{signal}", None, pings.ping),
 )
 
 
@@ -81,6 +118,7 @@ def create_app(
     metrics: Metrics,
     node: NodeView,
     now: Callable[[], float] = time.time,
+    public_url: str = "",
 ) -> Starlette:
     """The API of one node. The caller owns the store's lifetime; the app only uses it."""
     app = Starlette(
@@ -98,5 +136,6 @@ def create_app(
         node=node,
         now=now,
         openapi=msgspec.json.encode(openapi.document(kinds)),
+        public_url=public_url,
     )
     return app

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.responses import Response
 
+from uptrack import heartbeats
 from uptrack.kinds import KindCatalog
 from uptrack.model import Monitor, MonitorState, Result, Status, Uptime
 from uptrack.secrets import redact
@@ -46,6 +47,10 @@ class MonitorDocument(msgspec.Struct, frozen=True, kw_only=True):
     created_at: str
     updated_at: str
     last_check: LastCheck | None
+    # -- alerting (DESIGN §6) --
+    tags: list[str] = []
+    channels: list[str] = []  # channel names
+    remind_every: float | None = None  # seconds
 
 
 class TimingsDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,6 +74,14 @@ class ResultDocument(msgspec.Struct, frozen=True, kw_only=True):
     ip: str | None
     attempts: int
     node: str
+    details: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description="What the check saw beyond the common fields, by kind: the "
+            "certificate chain (http, tls), answers (dns), round trips (icmp), assertion "
+            "outcomes, the ping record (heartbeat). Null when the kind recorded nothing."
+        ),
+    ]
 
 
 class UptimeDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,9 +114,13 @@ class ReadinessDocument(msgspec.Struct, frozen=True):
     checks: dict[str, str]
 
 
-def monitor_document(monitor: Monitor, state: MonitorState, kinds: KindCatalog) -> dict[str, Any]:
+def monitor_document(
+    monitor: Monitor, state: MonitorState, kinds: KindCatalog, *, base_url: str | None = None
+) -> dict[str, Any]:
     """The monitor as the API shows it: common fields, then its kind settings with
-    every secret masked (`uptrack.secrets.redact`)."""
+    every secret masked (`uptrack.secrets.redact`). A heartbeat monitor shows its
+    `ping_url` (on `base_url`, the URL the API was reached at): it is the monitor's
+    address, which its cron job needs, as healthchecks.io shows its ping URLs."""
     last_check = None
     if state.last_slot is not None:
         at = state.last_checked_at
@@ -128,6 +145,9 @@ def monitor_document(monitor: Monitor, state: MonitorState, kinds: KindCatalog) 
         created_at=rfc3339(monitor.created_at),
         updated_at=rfc3339(monitor.updated_at),
         last_check=last_check,
+        tags=monitor.tags,
+        channels=monitor.channels,
+        remind_every=monitor.remind_every,
     )
     document: dict[str, Any] = msgspec.to_builtins(common)
     kind = kinds.get(monitor.kind)
@@ -137,6 +157,9 @@ def monitor_document(monitor: Monitor, state: MonitorState, kinds: KindCatalog) 
     # common field wins so the document's fixed shape never changes meaning.
     for key, value in settings.items():
         document.setdefault(key, value)
+    token = heartbeats.token_of(monitor)
+    if token is not None and base_url is not None:
+        document["ping_url"] = f"{base_url.rstrip('/')}/ping/{token}"
     return document
 
 
@@ -157,6 +180,7 @@ def result_document(result: Result) -> ResultDocument:
         ip=result.ip,
         attempts=result.attempts,
         node=result.node,
+        details=result.details,
     )
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.bodies import read_json_object
+from api.channels import check_channel_names
 from api.context import ApiContext, context_of
 from api.documents import ListDocument, json_response, monitor_document
 from api.params import cursor_param, int_param, query_error
@@ -42,9 +43,14 @@ def _restored(ctx: ApiContext, raw: dict[str, Any], existing: Monitor | None) ->
     return restore(raw, stored, kind)
 
 
-async def _document(ctx: ApiContext, monitor: Monitor) -> Response:
+def _base_url(request: Request) -> str:
+    """Where this API was reached: heartbeat monitors show their ping URL on it."""
+    return str(request.base_url)
+
+
+async def _document(request: Request, ctx: ApiContext, monitor: Monitor) -> Response:
     state = await ctx.store.call(ctx.store.get_state, monitor.id)
-    return json_response(monitor_document(monitor, state, ctx.kinds))
+    return json_response(monitor_document(monitor, state, ctx.kinds, base_url=_base_url(request)))
 
 
 async def list_monitors(request: Request) -> Response:
@@ -56,7 +62,8 @@ async def list_monitors(request: Request) -> Response:
     except InvalidInput as exc:
         raise query_error(exc) from exc
     states = await ctx.store.call(ctx.store.get_states, [m.id for m in page.items])
-    items = [monitor_document(m, states[m.id], ctx.kinds) for m in page.items]
+    base_url = _base_url(request)
+    items = [monitor_document(m, states[m.id], ctx.kinds, base_url=base_url) for m in page.items]
     return json_response(ListDocument(items, page.next))
 
 
@@ -64,18 +71,21 @@ async def create_monitor(request: Request) -> Response:
     ctx = context_of(request)
     raw = await read_json_object(request)
     spec = parse_monitor(_restored(ctx, raw, None), ctx.kinds)
+    await check_channel_names(ctx, spec)  # alerts: channels are named, and must exist
     monitor = await ctx.store.call(ctx.store.create_monitor, spec, now=ctx.now())
     state = await ctx.store.call(ctx.store.get_state, monitor.id)
     location = f"{request.url.path.rstrip('/')}/{quote(monitor.id, safe='')}"
     return json_response(
-        monitor_document(monitor, state, ctx.kinds), status=201, headers={"Location": location}
+        monitor_document(monitor, state, ctx.kinds, base_url=_base_url(request)),
+        status=201,
+        headers={"Location": location},
     )
 
 
 async def get_monitor(request: Request) -> Response:
     ctx = context_of(request)
     monitor = await ctx.store.call(ctx.store.get_monitor, request.path_params["monitor_id"])
-    return await _document(ctx, monitor)
+    return await _document(request, ctx, monitor)
 
 
 async def update_monitor(request: Request) -> Response:
@@ -84,8 +94,9 @@ async def update_monitor(request: Request) -> Response:
     existing = await ctx.store.call(ctx.store.get_monitor, monitor_id)
     raw = await read_json_object(request)
     spec = parse_monitor(_restored(ctx, raw, existing), ctx.kinds, base=existing.spec())
+    await check_channel_names(ctx, spec)  # alerts: channels are named, and must exist
     monitor = await ctx.store.call(ctx.store.update_monitor, monitor_id, spec, now=ctx.now())
-    return await _document(ctx, monitor)
+    return await _document(request, ctx, monitor)
 
 
 async def delete_monitor(request: Request) -> Response:
@@ -101,7 +112,7 @@ async def _set_paused(request: Request, paused: bool) -> Response:
     if monitor.paused != paused:  # already there: answer without a new version
         spec = msgspec.structs.replace(monitor.spec(), paused=paused)
         monitor = await ctx.store.call(ctx.store.update_monitor, monitor_id, spec, now=ctx.now())
-    return await _document(ctx, monitor)
+    return await _document(request, ctx, monitor)
 
 
 async def pause_monitor(request: Request) -> Response:

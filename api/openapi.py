@@ -24,6 +24,8 @@ from api.health import NotReady
 from api.problems import PROBLEM_JSON, Problem
 from uptrack import __version__
 from uptrack.clusterview import ClusterView
+from uptrack.heartbeats import KIND as HEARTBEAT
+from uptrack.heartbeats import MAX_BODY as MAX_PING_BODY
 from uptrack.kinds import KindCatalog, KindSchema
 from uptrack.monitors import MAX_INTERVAL, MAX_NAME, MAX_RETRIES, MAX_THRESHOLD, MIN_INTERVAL
 from uptrack.secrets import MASK
@@ -31,6 +33,7 @@ from uptrack.secrets import MASK
 Json = dict[str, Any]
 REF = "#/components/schemas/{name}"
 MONITOR = "/api/v1/monitors/{monitor_id}"
+PING = "/ping/{token}"
 
 
 def _ref(name: str, section: str = "schemas") -> Json:
@@ -104,6 +107,20 @@ _PARAMETERS: Json = {
             "default": results.DEFAULT_PAGE,
         },
     },
+    "PingToken": {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "description": "the heartbeat monitor's token (its `ping_url` ends with it)",
+        "schema": {"type": "string"},
+    },
+    "PingSignal": {
+        "name": "signal",
+        "in": "path",
+        "required": True,
+        "description": "start (a run began), fail, or the run's exit code (0 = success)",
+        "schema": {"type": "string", "pattern": "^(start|fail|[0-9]{1,3})$"},
+    },
     "Window": {
         "name": "window",
         "in": "query",
@@ -124,7 +141,16 @@ _RESPONSES: Json = {
     },
     "Forbidden": _json(_PROBLEM, "The token's scope does not allow this.", PROBLEM_JSON),
     "NotFound": _json(_PROBLEM, "No such monitor.", PROBLEM_JSON),
-    "Conflict": _json(_PROBLEM, "Another monitor has this name.", PROBLEM_JSON),
+    "Conflict": _json(
+        _PROBLEM, "Another monitor has this name (or another heartbeat this token).", PROBLEM_JSON
+    ),
+    "PingNotFound": _json(
+        _PROBLEM, "No heartbeat monitor has this ping URL, or it is not a ping.", PROBLEM_JSON
+    ),
+    "TooManyPings": {
+        **_json(_PROBLEM, "Too many pings for this token; retry later.", PROBLEM_JSON),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
     "TooLarge": _json(_PROBLEM, f"The body is over {MAX_BODY_BYTES} bytes.", PROBLEM_JSON),
     "InvalidInput": _json(_PROBLEM, "Validation failed; `errors` names every field.", PROBLEM_JSON),
     "ServerError": _json(_PROBLEM, "An unexpected failure (logged on the node).", PROBLEM_JSON),
@@ -175,10 +201,49 @@ def _operation_id(summary: str) -> str:
     return words[0] + "".join(w.capitalize() for w in words[1:])
 
 
+def _ping_operation(summary: str, parameters: Sequence[str], *, body: bool) -> Json:
+    op = _operation(
+        summary,
+        {
+            "200": {
+                "description": "The ping is recorded.",
+                "content": {"text/plain": {"schema": {"type": "string", "const": "OK\n"}}},
+            },
+            "404": _response("PingNotFound"),
+            "429": _response("TooManyPings"),
+            "503": _response("Unavailable"),
+        },
+        scope=None,
+        parameters=parameters,
+    )
+    if body:
+        op["requestBody"] = {
+            "required": False,
+            "description": f"The run's output; the first {MAX_PING_BODY} bytes are kept.",
+            "content": {"*/*": {"schema": {"type": "string"}}},
+        }
+    return op
+
+
+def _ping_paths() -> Json:
+    """Heartbeat pings: open (the token is the credential); HEAD is accepted as GET."""
+    token, signal = ["PingToken"], ["PingToken", "PingSignal"]
+    return {
+        PING: {
+            "get": _ping_operation("Ping a heartbeat monitor", token, body=False),
+            "post": _ping_operation("Ping a heartbeat monitor with output", token, body=True),
+        },
+        PING + "/{signal}": {
+            "get": _ping_operation("Signal a heartbeat monitor", signal, body=False),
+            "post": _ping_operation("Signal a heartbeat monitor with output", signal, body=True),
+        },
+    }
+
+
 def _paths() -> Json:
     monitor_ok = _json(_ref("Monitor"), "The monitor.")
     one = ["MonitorId"]
-    return {
+    return _ping_paths() | {
         "/healthz": {
             "get": _operation(
                 "Check liveness",
@@ -331,6 +396,15 @@ def _schemas(kinds: KindCatalog) -> Json:
             "A monitor; its kind settings appear beside the common fields, each secret "
             f"that is set as {MASK}."
         ),
+        "properties": {
+            "ping_url": {
+                "type": "string",
+                "format": "uri",
+                "description": "Heartbeat monitors only: the URL their job pings "
+                "(on the address the API was reached at), /start, /fail or /<exit code> "
+                "after it. Anyone who has it can ping the monitor.",
+            }
+        },
     }
     schemas["NotReadyProblem"] = {"allOf": [_ref("Problem")], **_not_ready()}
     schemas["MonitorList"] = _list_of("Monitor")
@@ -355,7 +429,10 @@ def _schemas(kinds: KindCatalog) -> Json:
         schemas[variant] = {
             "allOf": [_ref("MonitorFields"), _ref(settings_name)],
             "properties": {"kind": {"const": name}},
-            "required": ["name", "kind", "target", "interval"],
+            # a heartbeat monitor probes nothing: its target is an optional label
+            "required": ["name", "kind", "interval"]
+            if name == HEARTBEAT
+            else ["name", "kind", "target", "interval"],
             "unevaluatedProperties": False,
         }
         variants.append(_ref(variant))
@@ -418,7 +495,7 @@ def _not_ready() -> Json:
 
 def document(kinds: KindCatalog) -> Json:
     """The whole OpenAPI document for an app serving `kinds`."""
-    return {
+    doc: Json = {
         "openapi": "3.1.0",
         "info": {
             "title": "Uptrack",
@@ -439,6 +516,11 @@ def document(kinds: KindCatalog) -> Json:
             },
         },
     }
+    # -- alerts (DESIGN §6): their module uses this one's helpers, so it comes in late
+    from api import openapi_alerts
+
+    openapi_alerts.extend(doc)
+    return doc
 
 
 async def openapi(request: Request) -> Response:

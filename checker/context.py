@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
 
 from uptrack import __version__
+from uptrack.heartbeats import HeartbeatLookup
 
 # Threads that may wait on the system resolver at once, node-wide.
 DNS_THREADS = 20
@@ -26,6 +28,8 @@ class ProbeContext:
     `extra_ca_files` are trusted by every verifying context that has no `ca_file`
     of its own, in addition to the system store (a deployment's private CA).
     `resolv_conf` lists the resolvers a dns check without a `server` asks.
+    `heartbeats` reads the ping record of a heartbeat monitor (the node reads its
+    store; None where nothing is wired); `now` is the Unix time the schedule keeps.
     """
 
     def __init__(
@@ -34,8 +38,12 @@ class ProbeContext:
         user_agent: str | None = None,
         extra_ca_files: Sequence[str] = (),
         resolv_conf: Path = RESOLV_CONF,
+        heartbeats: HeartbeatLookup | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.user_agent = user_agent or f"Uptrack/{__version__} (+uptime monitor)"
+        self.heartbeats = heartbeats
+        self.now = now
         self.extra_ca_files = tuple(extra_ca_files)
         self.resolv_conf = resolv_conf
         self._ssl: dict[tuple[object, ...], ssl.SSLContext] = {}

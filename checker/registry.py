@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from checker.kind import Kind
-from checker.kinds import dns, http, icmp, tcp, tls
+from checker.kinds import dns, heartbeat, http, icmp, tcp, tls
 
-KINDS: dict[str, Kind] = {k.name: k for k in (http.KIND, tcp.KIND, tls.KIND, dns.KIND, icmp.KIND)}
+KINDS: dict[str, Kind] = {
+    k.name: k for k in (http.KIND, tcp.KIND, tls.KIND, dns.KIND, icmp.KIND, heartbeat.KIND)
+}
 
 __all__ = ["KINDS", "Kind"]

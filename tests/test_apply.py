@@ -186,3 +186,25 @@ def test_store_options_come_from_the_environment_too(
     monkeypatch.setenv("UPTRACK_DATA_DIR", str(data))
     assert main(["apply", str(write(tmp_path, GOOD))]) == 0
     assert set(stored(data)) == {"Website", "Database"}
+
+
+def test_a_heartbeat_monitor_in_a_file_keeps_the_token_the_server_gave_it(
+    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = write(
+        tmp_path,
+        """\
+        monitors:
+          - {name: Backup, kind: heartbeat, interval: 1h, grace: 10m}
+        """,
+    )
+    assert main(["apply", str(file), "--data-dir", str(data)]) == 0
+    before = stored(data)
+    token = before["Backup"].settings["token"]  # type: ignore[attr-defined]
+    capsys.readouterr()
+
+    assert main(["apply", str(file), "--data-dir", str(data)]) == 0
+
+    assert "changed 0 monitor(s), 1 unchanged" in capsys.readouterr().out
+    assert stored(data) == before
+    assert len(token) == 32

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import yaml
 
+from uptrack import heartbeats
 from uptrack.errors import FieldError, InvalidInput
 from uptrack.kinds import KindCatalog
 from uptrack.model import Monitor, MonitorSpec
@@ -122,6 +123,8 @@ def plan_changes(
             create.append(spec)
             changes.append(Change("create", spec.name))
             continue
+        # a heartbeat monitor the file gives no token keeps the stored one
+        spec = heartbeats.with_token(spec, current)
         old = msgspec.structs.asdict(current.spec())
         new = msgspec.structs.asdict(spec)
         differing = [f for f in new if new[f] != old[f]]

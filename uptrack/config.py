@@ -38,6 +38,11 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     lease_ttl: float = 5.0
     # How peers reach this node's API (peer health while etcd is out of reach).
     api_url: str = ""
+    # -- alerts (DESIGN §6) --
+    # The dashboard alert messages link to; empty: this node's own API URL.
+    public_url: str = ""
+    # How long one delivery attempt may take (a claim locks its row twice as long).
+    alert_deadline: float = 10.0
 
     @property
     def data_path(self) -> Path:
@@ -73,6 +78,7 @@ FIELDS = Config.__struct_fields__
 _NUMBERS = {"max_concurrent_checks": int, "shards": int, "spool_max_results": int}
 _DURATIONS = {"shutdown_grace", "results_retention", "rollups_retention", "lease_ttl"}
 _DATABASE_SCHEMES = ("postgresql://", "postgres://")
+_DURATIONS.add("alert_deadline")  # alerts (DESIGN §6)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -165,6 +171,7 @@ def _validate(values: dict[str, Any], sources: dict[str, str]) -> Config:
     if not 1000 <= config.spool_max_results <= 100_000_000:
         raise fail("spool_max_results", "must be from 1000 to 100000000")
     _validate_cluster(config, fail)
+    _validate_alerts(config, fail)
     return config
 
 
@@ -187,3 +194,10 @@ def _validate_cluster(config: Config, fail: Callable[[str, str], ConfigError]) -
         raise fail("etcd_prefix", f"{prefix!r} must start and end with '/' (like /uptrack/)")
     if config.api_url and not config.api_url.startswith(("http://", "https://")):
         raise fail("api_url", f"{config.api_url!r} is not an http:// or https:// URL")
+
+
+def _validate_alerts(config: Config, fail: Callable[[str, str], ConfigError]) -> None:
+    if config.public_url and not config.public_url.startswith(("http://", "https://")):
+        raise fail("public_url", f"{config.public_url!r} is not an http:// or https:// URL")
+    if not 1 <= config.alert_deadline <= 300:
+        raise fail("alert_deadline", f"{config.alert_deadline:g} s is outside 1s to 5m")

@@ -69,3 +69,24 @@ class Metrics:
             ["to"],
             registry=r,
         )
+        # -- alerts (DESIGN §6) --
+        self.alerts_sent = Counter(
+            "uptrack_alerts_sent",
+            "Outbox rows delivered, by channel kind (a grouped message counts each row).",
+            ["channel_kind"],
+            registry=r,
+        )
+        self.alerts_failed = Counter(
+            "uptrack_alerts_failed",
+            "Failed delivery attempts of outbox rows, by channel kind.",
+            ["channel_kind"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "uptrack_outbox_pending", "Outbox rows waiting to be delivered.", registry=r
+        )
+        self.outbox_dead = Gauge(
+            "uptrack_outbox_dead",
+            "Outbox rows given up on after their last attempt (see /api/v1/alerts?status=dead).",
+            registry=r,
+        )

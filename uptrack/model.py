@@ -22,6 +22,7 @@ ERROR_KINDS = (
     "protocol",
     "too_large",
     "assertion",
+    "heartbeat",  # a push monitor's ping is late or reported a failure
     "internal",
 )
 
@@ -43,6 +44,10 @@ class MonitorSpec(msgspec.Struct, frozen=True, kw_only=True):
     # kind's settings struct); defaults are not written in, so later releases can
     # improve a default without rewriting stored monitors.
     settings: dict[str, Any] = {}
+    # -- alerting (DESIGN §6) --
+    tags: list[str] = []  # labels: channels and maintenance windows select by them
+    channels: list[str] = []  # names of the channels this monitor alerts
+    remind_every: float | None = None  # seconds between reminders while down
 
 
 class Monitor(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +69,10 @@ class Monitor(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     created_at: float
     updated_at: float
+    # -- alerting (DESIGN §6) --
+    tags: list[str] = []
+    channels: list[str] = []
+    remind_every: float | None = None
 
     def spec(self) -> MonitorSpec:
         return MonitorSpec(
@@ -78,6 +87,9 @@ class Monitor(msgspec.Struct, frozen=True, kw_only=True):
             up_after=self.up_after,
             paused=self.paused,
             settings=self.settings,
+            tags=self.tags,
+            channels=self.channels,
+            remind_every=self.remind_every,
         )
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
+from uptrack.alerts.labels import MAX_REMIND, MIN_REMIND, parse_names, parse_tags
 from uptrack.errors import FieldError, InvalidInput
+from uptrack.heartbeats import KIND as HEARTBEAT
 from uptrack.kinds import KindCatalog
 from uptrack.model import MonitorSpec
 from uptrack.secrets import scrub, secret_values
@@ -31,6 +33,10 @@ COMMON_FIELDS = (
     "down_after",
     "up_after",
     "paused",
+    # alerting (DESIGN §6)
+    "tags",
+    "channels",
+    "remind_every",
 )
 READ_ONLY_FIELDS = ("id", "status", "shard", "version", "created_at", "updated_at", "last_check")
 
@@ -109,7 +115,10 @@ def parse_monitor(
         else:
             kind = kinds[kind_name]
 
-    target = required("target")
+    # A heartbeat monitor is pinged, it probes nothing: its target is an optional label.
+    target = take("target") if kind_name == HEARTBEAT else required("target")
+    if target is None and kind_name == HEARTBEAT:
+        target = ""
     if target is not None and kind is not None:
         if not isinstance(target, str):
             errors.append(FieldError("target", "must be a string"))
@@ -179,6 +188,11 @@ def parse_monitor(
     elif not isinstance(paused, bool):
         errors.append(FieldError("paused", f"expected true or false, got {paused!r}"))
 
+    # -- alerting (DESIGN §6): routing labels and reminders --
+    tags = parse_tags(take("tags"), "tags", errors)
+    channels = parse_names(take("channels"), "channels", errors)
+    remind_every = _remind_every(take("remind_every"), errors)
+
     settings: dict[str, Any] = {}
     if base is not None and (kind_name is None or kind_name == base.kind):
         settings.update(base.settings)
@@ -208,7 +222,25 @@ def parse_monitor(
         up_after=ints["up_after"],
         paused=paused,
         settings=settings,
+        tags=tags,
+        channels=channels,
+        remind_every=remind_every,
     )
+
+
+def _remind_every(value: object, errors: list[FieldError]) -> float | None:
+    """Seconds between reminders while down (None: no reminders)."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        errors.append(FieldError("remind_every", str(exc)))
+        return None
+    if not MIN_REMIND <= seconds <= MAX_REMIND:
+        errors.append(FieldError("remind_every", f"{seconds:g} s is outside the accepted 1m to 7d"))
+        return None
+    return seconds
 
 
 def _check_settings(

@@ -24,12 +24,14 @@ from cluster.coordinator import EtcdCoordinator
 from cluster.etcd import EtcdClient
 from cluster.local import LocalCoordinator
 from uptrack import __version__
+from uptrack.alerts.outbox import Deliverer
 from uptrack.clock import Clock
 from uptrack.clusterview import ClusterView, NodeInfo
 from uptrack.config import Config
 from uptrack.coordination import Coordinator
 from uptrack.feed import MonitorFeed
 from uptrack.health import Readiness
+from uptrack.heartbeats import HeartbeatState
 from uptrack.maintenance import Maintenance
 from uptrack.metrics import Metrics
 from uptrack.model import Monitor, Transition
@@ -63,6 +65,10 @@ class Node:
         spool = Spool(config.data_path / "spool", max_results=config.spool_max_results)
         self.writer = ResultWriter(
             store, self.metrics, spool=spool, on_transitions=self._log_transitions
+        )
+        # -- alerts (DESIGN §6): every node delivers the outbox --
+        self.deliverer = Deliverer(
+            store, self.metrics, node=config.name, deadline=config.alert_deadline
         )
         self.feed: MonitorFeed | None = None
         self.supervisor: ShardSupervisor | None = None
@@ -141,7 +147,8 @@ class Node:
         clock = self._clock or Clock()
         deps = CheckDeps(
             kinds=self.kinds,
-            probe=ProbeContext(),
+            # heartbeat checks read ping records from the store, on the schedule's clock
+            probe=ProbeContext(heartbeats=self._heartbeat, now=clock.now),
             limiter=trio.CapacityLimiter(self.config.max_concurrent_checks),
             clock=clock,
             emit=self.writer.submit,
@@ -153,7 +160,13 @@ class Node:
             self.store, on_change=supervisor.monitor_changed, on_delete=supervisor.monitor_deleted
         )
         self.supervisor, self.feed = supervisor, feed
-        app = create_app(store=self.store, kinds=self.kinds, metrics=self.metrics, node=self)
+        app = create_app(
+            store=self.store,
+            kinds=self.kinds,
+            metrics=self.metrics,
+            node=self,
+            public_url=self.config.public_url,  # alerts: where messages link to
+        )
         hc = HypercornConfig()
         hc.bind = [self.config.listen]
         hc.accesslog = None
@@ -219,6 +232,10 @@ class Node:
             )
             await root.start(coordinator.run, self._assign)
             await root.start(feed.run)
+            # -- alerts (DESIGN §6): the deliverer (messages link to the bound API) --
+            self.deliverer.now = clock.now
+            self.deliverer.public_url = self.config.public_url or self.api_url
+            await root.start(self.deliverer.run)
             log.info(
                 "node.started",
                 node=self.name,
@@ -278,7 +295,13 @@ class Node:
         monitors = self.feed.shard(shard)
         return monitors, {i: s.last_slot for i, s in states.items()}
 
+    async def _heartbeat(self, token_sha256: str) -> HeartbeatState | None:
+        """The checker's read-only view of heartbeat ping records (`HeartbeatLookup`)."""
+        return await self.store.call(self.store.get_heartbeat, token_sha256)
+
     def _log_transitions(self, transitions: list[Transition]) -> None:
+        if any(t.to_status in ("down", "up") for t in transitions):
+            self.deliverer.wake()  # alerts: rows were queued with these transitions
         for t in transitions:
             self.metrics.transitions.labels(t.to_status).inc()
             log.info(

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from api.app import ENDPOINTS
+from tests.alerts.scenarios import dead_alert
 from uptrack.store.base import Store
 from uptrack.tokens import NewToken
 
@@ -82,11 +83,64 @@ async def test_every_write_endpoint_accepts_an_admin_token(
     monitor_body: Any,
     admin_auth: dict[str, str],
     endpoint: Any,
+    store: Store,
+    clock: Any,
 ) -> None:
-    response = await _call(
-        client, endpoint.method, endpoint.path, monitor["id"], admin_auth, monitor_body("other")
-    )
+    if endpoint.path.startswith(ALERT_PATHS):
+        response = await _call_alerts(client, endpoint, monitor, admin_auth, store, clock())
+    else:
+        response = await _call(
+            client, endpoint.method, endpoint.path, monitor["id"], admin_auth, monitor_body("other")
+        )
     assert response.status_code in (200, 201, 204), response.text
+
+
+# -- alerts (DESIGN §6): these endpoints act on channels, incidents, windows, alerts --
+ALERT_PATHS = ("/api/v1/channels", "/api/v1/incidents", "/api/v1/alerts", "/api/v1/maintenances")
+ALERT_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/channels"): {
+        "name": "pager",
+        "kind": "webhook",
+        "settings": {"url": "http://127.0.0.1:9/hook"},
+    },
+    ("PATCH", "/api/v1/channels/{channel_id}"): {"tags": ["prod"]},
+    ("POST", "/api/v1/maintenances"): {
+        "name": "patch day",
+        "tags": ["prod"],
+        "starts_at": "2024-05-01T00:00:00Z",
+        "ends_at": "2024-05-02T00:00:00Z",
+    },
+    ("PATCH", "/api/v1/maintenances/{maintenance_id}"): {"name": "patch night"},
+}
+
+
+async def _call_alerts(
+    client: httpx.AsyncClient,
+    endpoint: Any,
+    monitor: dict[str, Any],
+    headers: dict[str, str],
+    store: Store,
+    now: float,
+) -> httpx.Response:
+    """Call an alerting endpoint on objects that exist: a channel the monitor does not
+    name (so it may be deleted), an incident and a dead alert of another one."""
+    channel, incident_id, alert_id = dead_alert(store, now)
+    window = await client.post(
+        "/api/v1/maintenances",
+        headers=headers,
+        json=ALERT_BODIES[("POST", "/api/v1/maintenances")],
+    )
+    ids = {
+        "{channel_id}": channel.id,
+        "{incident_id}": incident_id,
+        "{alert_id}": str(alert_id),
+        "{maintenance_id}": window.json()["id"],
+    }
+    url = endpoint.path
+    for placeholder, value in ids.items():
+        url = url.replace(placeholder, value)
+    body = ALERT_BODIES.get((endpoint.method, endpoint.path))
+    return await client.request(endpoint.method, url, headers=headers, json=body)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,10 @@ COMMON_KEYS = {
     "created_at",
     "updated_at",
     "last_check",
+    # alerting (DESIGN §6)
+    "tags",
+    "channels",
+    "remind_every",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from uptrack.model import Result, Timings
@@ -62,8 +63,24 @@ async def test_a_result_is_shown_with_every_field_and_rfc3339_times(
             "ip": "192.0.2.7",
             "attempts": 3,
             "node": "node-a",
+            "details": None,
         }
     ]
+
+
+async def test_a_result_shows_the_details_its_check_recorded(
+    client: httpx.AsyncClient, monitor_id: str, read_auth: dict[str, str], store: Store, clock: Any
+) -> None:
+    details = {
+        "chain": [{"subject": "CN=example.com", "not_after": "2025-01-01T00:00:00Z"}],
+        "assertions": [{"assertion": "status == 200", "ok": False, "observed": 503}],
+    }
+    result = msgspec.structs.replace(_result(monitor_id, clock() - 60), details=details)
+    store.record_results([result])
+
+    response = await client.get(f"/api/v1/monitors/{monitor_id}/results", headers=read_auth)
+
+    assert response.json()["items"][0]["details"] == details
 
 
 async def test_results_walk_newest_first_through_every_page(

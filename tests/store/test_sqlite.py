@@ -26,6 +26,12 @@ TABLES = {
     "rollups_stale",
     "maintenance",
     "shard_epochs",
+    "heartbeats",
+    # alerts (DESIGN §6)
+    "channels",
+    "incidents",
+    "outbox",
+    "maintenances",
 }
 
 

@@ -15,6 +15,9 @@ Event = Literal["down", "up", "test", "reminder"]
 
 EMOJI: dict[Event, str] = {"down": "🔴", "reminder": "🔴", "up": "✅", "test": "🔔"}
 
+GROUP_LINES = 30
+"""Monitors a grouped message lists one per line; the rest are counted."""
+
 
 def dashboard_link(public_url: str, monitor_id: str) -> str:
     """The dashboard page of a monitor: the node's public URL + `/monitors/<id>`."""
@@ -78,6 +81,9 @@ class AlertMessage(msgspec.Struct, frozen=True, kw_only=True):
     error_kind: str | None = None  # the first failing check's error kind ...
     error: str | None = None  # ... and message
     http_status: int | None = None
+    # A grouped message (`GroupedMessage.as_alert`): one line per monitor. The
+    # `monitor_name` then names the group ("7 monitors") and `error` lists names.
+    grouped: tuple[str, ...] = ()
 
     @property
     def incident_key(self) -> str:
@@ -97,6 +103,8 @@ class AlertMessage(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def title(self) -> str:
         """A short title without emoji: `Website is DOWN`."""
+        if self.grouped:
+            return f"{self.monitor_name} are {'DOWN' if self.event == 'down' else 'UP again'}"
         if self.event == "down":
             return f"{self.monitor_name} is DOWN"
         if self.event == "reminder":
@@ -113,6 +121,8 @@ class AlertMessage(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def text(self) -> str:
         """The one-line message: `🔴 Website is DOWN — status 503 (since 12:00:03 UTC)`."""
+        if self.grouped:
+            return f"{self.headline}: {self.error}"
         since = format_time(self.since, relative_to=self.at)
         cause = f" — {self.cause}" if self.cause else ""
         if self.event == "down":
@@ -128,6 +138,11 @@ class AlertMessage(msgspec.Struct, frozen=True, kw_only=True):
         """Labelled facts for the body of richer formats (fields, fact sets, email)."""
         if self.event == "test":
             return [("Sent at", format_time(self.at)), ("Dashboard", self.link)]
+        if self.grouped:
+            shown = list(self.grouped[:GROUP_LINES])
+            if len(self.grouped) > GROUP_LINES:
+                shown.append(f"… and {len(self.grouped) - GROUP_LINES} more")
+            return [("Monitors", "\n".join(shown)), ("At", format_time(self.at))]
         facts = [("Monitor", f"{self.monitor_name} ({self.monitor_kind})"), ("Target", self.target)]
         if self.cause:
             facts.append(("Cause", self.cause))
@@ -187,3 +202,22 @@ class GroupedMessage(msgspec.Struct, frozen=True, kw_only=True):
         if self.event == "down":
             return [f"{m.monitor_name} — {m.cause or 'failing'}" for m in self.messages]
         return [f"{m.monitor_name} — was down {format_span(m.downtime)}" for m in self.messages]
+
+    def as_alert(self) -> AlertMessage:
+        """The group as one AlertMessage, which every channel kind can send: its title
+        is `7 monitors are DOWN`, its text names the first five, its details list all."""
+        first = min(self.messages, key=lambda m: m.since)
+        return AlertMessage(
+            monitor_id="group",
+            monitor_name=f"{len(self.messages)} monitors",
+            monitor_kind="group",
+            target=", ".join(m.monitor_name for m in self.messages[:5]),
+            event=self.event,
+            incident_id=self.dedup_key.removeprefix("uptrack-"),
+            since=first.since,
+            at=self.at,
+            link=self.link,
+            dedup_key=self.dedup_key,
+            error=self.text().partition(": ")[2],
+            grouped=tuple(self.lines()),
+        )

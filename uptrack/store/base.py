@@ -14,6 +14,19 @@ from typing import Generic, ParamSpec, TypeVar
 import msgspec
 import trio
 
+from uptrack.alerts.records import (
+    AlertJob,
+    ChannelSpec,
+    Delivery,
+    DeliveryStatus,
+    Incident,
+    IncidentState,
+    OutboxCounts,
+    Outcome,
+    StoredChannel,
+)
+from uptrack.alerts.windows import Maintenance, MaintenanceSpec
+from uptrack.heartbeats import HeartbeatState, PingKind
 from uptrack.model import (
     ApiToken,
     Monitor,
@@ -194,3 +207,124 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def touch_token(self, token_id: str, *, now: float) -> None:
         """Record a use (callers rate-limit this, it is not on every request)."""
+
+    # -- alerts (DESIGN §6; implemented once: store/alert_store.py, outbox_store.py) --
+    # Transitions open and resolve incidents and queue outbox rows inside
+    # `record_results` (`alert_rows.commit_transitions`); these are the rest.
+    @abc.abstractmethod
+    def create_channel(self, spec: ChannelSpec, *, now: float) -> StoredChannel:
+        """Raises Conflict when the name is taken."""
+
+    @abc.abstractmethod
+    def update_channel(self, channel_id: str, spec: ChannelSpec, *, now: float) -> StoredChannel:
+        """Raises NotFound; Conflict when the name is taken, or when monitors name the
+        channel and it would be renamed."""
+
+    @abc.abstractmethod
+    def delete_channel(self, channel_id: str) -> None:
+        """Delete a channel and its outbox rows. Raises NotFound; Conflict while
+        monitors name it."""
+
+    @abc.abstractmethod
+    def get_channel(self, channel_id: str) -> StoredChannel:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def list_channels(self) -> list[StoredChannel]:
+        """Every channel, by name."""
+
+    @abc.abstractmethod
+    def create_maintenance(self, spec: MaintenanceSpec, *, now: float) -> Maintenance: ...
+
+    @abc.abstractmethod
+    def update_maintenance(
+        self, maintenance_id: str, spec: MaintenanceSpec, *, now: float
+    ) -> Maintenance:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def delete_maintenance(self, maintenance_id: str) -> None:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def get_maintenance(self, maintenance_id: str) -> Maintenance:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def list_maintenances(self) -> list[Maintenance]: ...
+
+    @abc.abstractmethod
+    def list_incidents(
+        self,
+        *,
+        monitor_id: str | None = None,
+        state: IncidentState | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> Page[Incident]:
+        """Incidents newest first, those overlapping [since, until) when given;
+        `before` is a cursor from a previous page."""
+
+    @abc.abstractmethod
+    def get_incident(self, incident_id: str) -> Incident:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    def acknowledge_incident(self, incident_id: str, *, by: str, now: float) -> Incident:
+        """The first acknowledgement stands; no more reminders. Raises NotFound."""
+
+    @abc.abstractmethod
+    def list_deliveries(
+        self,
+        *,
+        status: DeliveryStatus | None = None,
+        incident_id: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> Page[Delivery]:
+        """Outbox rows newest first."""
+
+    @abc.abstractmethod
+    def claim_deliveries(
+        self, *, node: str, now: float, lock_for: float, limit: int, group_window: float
+    ) -> list[AlertJob]:
+        """Claim due outbox rows until `now + lock_for` (rows whose claim expired are
+        due again). PostgreSQL skips rows other deliverers hold."""
+
+    @abc.abstractmethod
+    def settle_deliveries(self, outcomes: Sequence[Outcome], *, node: str, now: float) -> None:
+        """Record sent, retry-later and dead outcomes of claimed rows."""
+
+    @abc.abstractmethod
+    def retry_delivery(self, delivery_id: int, *, now: float) -> Delivery:
+        """Make a dead row pending again. Raises NotFound; Conflict unless it is dead."""
+
+    @abc.abstractmethod
+    def outbox_counts(self) -> OutboxCounts: ...
+
+    @abc.abstractmethod
+    def prune_deliveries(self, *, before: float) -> int:
+        """Delete sent and dead rows created before `before`."""
+
+    @abc.abstractmethod
+    def schedule_reminders(self, *, now: float) -> int:
+        """Queue due reminders of open, unacknowledged incidents; returns how many."""
+
+    # -- heartbeat monitors (uptrack.heartbeats) ---------------------------------
+    # Saving a heartbeat monitor gives it a ping token when it has none
+    # (`heartbeats.with_token`) and keeps its ping record in step: a new token, a
+    # resume or becoming a heartbeat monitor starts its wait for pings afresh. A
+    # token another heartbeat monitor uses raises Conflict.
+    @abc.abstractmethod
+    def record_ping(
+        self, token_sha256: str, kind: PingKind, exit_code: int | None, body: str, at: float
+    ) -> bool:
+        """Record a ping of the monitor whose token has this SHA-256 (hex); False when
+        no monitor has it. One indexed statement either way. `body` (at most
+        `heartbeats.MAX_BODY` bytes, NUL kept out) replaces the last ping's."""
+
+    @abc.abstractmethod
+    def get_heartbeat(self, token_sha256: str) -> HeartbeatState | None:
+        """The ping record of the monitor whose token has this SHA-256, or None."""

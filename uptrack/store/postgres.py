@@ -16,7 +16,9 @@ from contextlib import contextmanager
 
 import psycopg.errors
 
+from uptrack import heartbeats
 from uptrack.errors import ChangesExpired, Conflict, NotFound, StoreError
+from uptrack.heartbeats import HeartbeatState, PingKind
 from uptrack.model import (
     ApiToken,
     Monitor,
@@ -29,9 +31,11 @@ from uptrack.model import (
     Uptime,
 )
 from uptrack.slots import DEFAULT_SHARDS, shard_of
+from uptrack.store import alert_rows, fencing, rules
+from uptrack.store import postgres_heartbeats as heartbeat_rows
 from uptrack.store import postgres_rollups as rollups
 from uptrack.store import postgres_rows as rows
-from uptrack.store import rules
+from uptrack.store.alert_store import PostgresAlerts  # alerts (DESIGN §6)
 from uptrack.store.base import ApplyPlan, Page, Store
 from uptrack.store.postgres_pool import open_pool, translated
 from uptrack.store.rollups import DAY, RetentionReport, Rollup, RollupReport, floor_to
@@ -43,7 +47,7 @@ _PRUNE_EVERY = 60.0
 _MONITOR_CACHE = 200_000
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresAlerts, Store):
     """One connection pool; every method borrows a connection for one transaction."""
 
     def __init__(
@@ -175,6 +179,7 @@ class PostgresStore(Store):
         self, db: rows.Conn, spec: MonitorSpec, now: float, counts: dict[int, int] | None = None
     ) -> Monitor:
         rows.check_name_free(db, spec.name, None)
+        spec = heartbeats.with_token(spec, None)  # heartbeat monitors: a ping token
         if counts is None:
             counts = self._shard_counts(db)
         monitor_id = rules.balanced_id(counts, self.shards)
@@ -194,12 +199,14 @@ class PostgresStore(Store):
             raise Conflict(f"a monitor named {spec.name!r} exists already") from None
         state = MonitorState(monitor_id=monitor_id)
         db.execute(rows.INSERT_STATE, tuple(getattr(state, f) for f in state.__struct_fields__))
+        heartbeat_rows.sync(db, monitor, None, now)
         self._note_change(db, monitor_id)
         return monitor
 
     def _update(self, db: rows.Conn, monitor_id: str, spec: MonitorSpec, now: float) -> Monitor:
         old = rows.get_monitor(db, monitor_id, lock=True)
         rows.check_name_free(db, spec.name, monitor_id)
+        spec = heartbeats.with_token(spec, old)  # heartbeat monitors keep their token
         monitor = new_monitor(
             spec,
             id=old.id,
@@ -213,6 +220,7 @@ class PostgresStore(Store):
                 db.execute(rows.UPDATE_MONITOR, (*rows.monitor_params(monitor), monitor_id))
         except psycopg.errors.UniqueViolation:
             raise Conflict(f"a monitor named {spec.name!r} exists already") from None
+        heartbeat_rows.sync(db, monitor, old, now)
         self._note_change(db, monitor_id)
         return monitor
 
@@ -223,6 +231,7 @@ class PostgresStore(Store):
             raise NotFound(f"no monitor has the id {monitor_id!r}")
         for table in ("results", "rollups", "rollups_stale"):
             db.execute(f"DELETE FROM {table} WHERE monitor_id = %s", (monitor_id,))
+        alert_rows.delete_monitor_alerts(db, alert_rows.POSTGRES, monitor_id)  # incidents
         self._note_change(db, monitor_id)
 
     def _note_change(self, db: rows.Conn, monitor_id: str) -> None:
@@ -282,7 +291,15 @@ class PostgresStore(Store):
                 if key in inserted:
                     inserted.discard(key)  # the first of a slot's results is the stored one
                     new.setdefault(r.monitor_id, []).append(r)
-            changed, transitions = rules.advance_states(monitors, states, new)
+            # shard-epoch fencing (DESIGN §4): a stale shard owner's results move no state
+            highest = fencing.postgres_highest(db, fencing.batch_epochs(monitors, keep))
+            changed, transitions = rules.advance_states(
+                monitors, states, new, highest_epochs=highest
+            )
+            # -- alerts (DESIGN §6): maintenance windows, incidents, outbox rows --
+            changed, transitions = alert_rows.commit_transitions(
+                db, alert_rows.POSTGRES, monitors, states, new, changed, transitions
+            )
             if changed:
                 rows.copy_states(db, changed)
             rollups.mark_stale(db, [r for fresh in new.values() for r in fresh], at)
@@ -436,6 +453,18 @@ class PostgresStore(Store):
                 " WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)",
                 (now, token_id, now),
             )
+
+    # -- heartbeat monitors ------------------------------------------------------
+    def record_ping(
+        self, token_sha256: str, kind: PingKind, exit_code: int | None, body: str, at: float
+    ) -> bool:
+        body = body.replace("\x00", "\ufffd")  # text columns refuse NUL
+        with self._transaction() as db:
+            return heartbeat_rows.record_ping(db, token_sha256, kind, exit_code, body, at)
+
+    def get_heartbeat(self, token_sha256: str) -> HeartbeatState | None:
+        with self._transaction() as db:
+            return heartbeat_rows.get(db, token_sha256)
 
 
 def _one(db: rows.Conn, query: str) -> int:

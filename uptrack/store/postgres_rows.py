@@ -67,21 +67,25 @@ CREATE_STAGING = (
     " error_kind text, error text, http_status integer, ip text,"
     " dns_ms double precision, connect_ms double precision, tls_ms double precision,"
     " ttfb_ms double precision, total_ms double precision, attempts integer, node text,"
-    " epoch bigint, seq integer) ON COMMIT DELETE ROWS"
+    " epoch bigint, details text, seq integer) ON COMMIT DELETE ROWS"
 )
 STAGING_TYPES = [
     *("text", "int8", "float8", "float8", "float8", "bool", "text", "text", "int4", "text"),
-    *("float8", "float8", "float8", "float8", "float8", "int4", "text", "int8", "int4"),
+    *("float8", "float8", "float8", "float8", "float8", "int4", "text", "int8", "text", "int4"),
 ]
 COPY_STAGING = f"COPY {STAGING} ({RESULT}, seq) FROM STDIN (FORMAT BINARY)"
+# Details arrive as JSON text (`rules.encode_details`, the same on both databases)
+# and become jsonb on the way from the staging table.
+assert RESULT.endswith(", details")
+STAGED = RESULT.removesuffix(", details") + ", details::jsonb"
 INSERT_FROM_STAGING = (
-    f"INSERT INTO results ({RESULT}) SELECT {RESULT} FROM {STAGING}"
+    f"INSERT INTO results ({RESULT}) SELECT {STAGED} FROM {STAGING}"
     " ON CONFLICT (monitor_id, slot) DO NOTHING RETURNING monitor_id, slot"
 )
 # The same when the batch holds a slot twice (rare: a retried batch, a test).
 INSERT_FIRST_FROM_STAGING = (
     f"INSERT INTO results ({RESULT})"
-    f" SELECT DISTINCT ON (monitor_id, slot) {RESULT} FROM {STAGING}"
+    f" SELECT DISTINCT ON (monitor_id, slot) {STAGED} FROM {STAGING}"
     " ORDER BY monitor_id, slot, seq"
     " ON CONFLICT (monitor_id, slot) DO NOTHING RETURNING monitor_id, slot"
 )

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
+from uptrack import heartbeats
 from uptrack.errors import ChangesExpired, Conflict, NotFound, StoreError, StoreUnavailable
+from uptrack.heartbeats import HeartbeatState, PingKind
 from uptrack.model import (
     ApiToken,
     Monitor,
@@ -25,9 +27,11 @@ from uptrack.model import (
     Uptime,
 )
 from uptrack.slots import DEFAULT_SHARDS, shard_of
-from uptrack.store import rules
+from uptrack.store import alert_rows, fencing, rules
+from uptrack.store import sqlite_heartbeats as heartbeat_rows
 from uptrack.store import sqlite_rollups as rollups
 from uptrack.store import sqlite_rows as rows
+from uptrack.store.alert_store import SqliteAlerts  # alerts (DESIGN §6)
 from uptrack.store.base import ApplyPlan, Page, Store
 from uptrack.store.rollups import RetentionReport, Rollup, RollupReport
 from uptrack.store.schema import Migration, load_migrations, pending_migrations
@@ -39,7 +43,7 @@ _PRUNE_EVERY = 60.0
 _UNAVAILABLE = frozenset({5, 6, 10, 13, 14})
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteAlerts, Store):
     """Every method takes the connection's lock and runs in one transaction."""
 
     def __init__(
@@ -178,6 +182,7 @@ class SqliteStore(Store):
         counts: dict[int, int] | None = None,
     ) -> Monitor:
         rows.check_name_free(db, spec.name, None)
+        spec = heartbeats.with_token(spec, None)  # heartbeat monitors: a ping token
         if counts is None:
             counts = self._shard_counts(db)
         monitor_id = rules.balanced_id(counts, self.shards)
@@ -191,6 +196,7 @@ class SqliteStore(Store):
         )
         db.execute(rows.INSERT_MONITOR, rows.monitor_params(monitor))
         db.execute(rows.SAVE_STATE, rows.state_params(MonitorState(monitor_id=monitor_id)))
+        heartbeat_rows.sync(db, monitor, None, now)
         self._note_change(db, monitor_id)
         return monitor
 
@@ -199,6 +205,7 @@ class SqliteStore(Store):
     ) -> Monitor:
         old = rows.get_monitor(db, monitor_id)
         rows.check_name_free(db, spec.name, monitor_id)
+        spec = heartbeats.with_token(spec, old)  # heartbeat monitors keep their token
         monitor = rows.new_monitor(
             spec,
             id=old.id,
@@ -210,6 +217,7 @@ class SqliteStore(Store):
         # Slots are due times, so they stay ordered when the interval changes: the
         # state needs nothing special here.
         db.execute(rows.UPDATE_MONITOR, (*rows.monitor_params(monitor), monitor_id))
+        heartbeat_rows.sync(db, monitor, old, now)
         self._note_change(db, monitor_id)
         return monitor
 
@@ -245,7 +253,16 @@ class SqliteStore(Store):
                     if db.execute(rows.INSERT_RESULT, rows.result_params(r)).rowcount:
                         new.setdefault(r.monitor_id, []).append(r)
             states = rows.states_by_id(db, list(new))
-            changed, transitions = rules.advance_states(monitors, states, new)
+            # shard-epoch fencing (DESIGN §4): a stale shard owner's results move no state
+            seen = fencing.batch_epochs(monitors, results)
+            highest = fencing.sqlite_highest(db, seen)
+            changed, transitions = rules.advance_states(
+                monitors, states, new, highest_epochs=highest
+            )
+            # -- alerts (DESIGN §6): maintenance windows, incidents, outbox rows --
+            changed, transitions = alert_rows.commit_transitions(
+                db, alert_rows.SQLITE, monitors, states, new, changed, transitions
+            )
             db.executemany(rows.SAVE_STATE, [rows.state_params(s) for s in changed])
             rollups.mark_stale(db, [r for fresh in new.values() for r in fresh], at)
         return transitions
@@ -373,6 +390,18 @@ class SqliteStore(Store):
                 " WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
                 (now, token_id, now),
             )
+
+    # -- heartbeat monitors ------------------------------------------------------
+    def record_ping(
+        self, token_sha256: str, kind: PingKind, exit_code: int | None, body: str, at: float
+    ) -> bool:
+        body = body.replace("\x00", "\ufffd")  # as on PostgreSQL, whose text refuses NUL
+        with self._write() as db:
+            return heartbeat_rows.record_ping(db, token_sha256, kind, exit_code, body, at)
+
+    def get_heartbeat(self, token_sha256: str) -> HeartbeatState | None:
+        with self._read() as db:
+            return heartbeat_rows.get(db, token_sha256)
 
 
 @contextmanager

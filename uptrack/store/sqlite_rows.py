@@ -18,7 +18,8 @@ STATE = ", ".join(MonitorState.__struct_fields__)
 TOKEN = ", ".join(ApiToken.__struct_fields__)
 RESULT = (
     "monitor_id, slot, scheduled_at, started_at, duration_ms, ok, error_kind, error,"
-    " http_status, ip, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, attempts, node, epoch"
+    " http_status, ip, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, attempts, node, epoch,"
+    " details"
 )
 
 INSERT_MONITOR = (
@@ -28,7 +29,7 @@ UPDATE_MONITOR = (
     f"UPDATE monitors SET {', '.join(f + ' = ?' for f in Monitor.__struct_fields__)} WHERE id = ?"
 )
 INSERT_RESULT = (
-    f"INSERT INTO results ({RESULT}) VALUES ({', '.join('?' * 18)})"
+    f"INSERT INTO results ({RESULT}) VALUES ({', '.join('?' * 19)})"
     " ON CONFLICT (monitor_id, slot) DO NOTHING"
 )
 SAVE_STATE = (
@@ -40,6 +41,8 @@ SAVE_STATE = (
     " changed_at = excluded.changed_at, version = excluded.version"
 )
 _SETTINGS = Monitor.__struct_fields__.index("settings")
+# Lists of the monitor (alerting: tags, channel names) are stored as JSON text.
+_LISTS = tuple(Monitor.__struct_fields__.index(f) for f in ("tags", "channels"))
 _CHUNK = 500  # ids per IN list: SQLite before 3.32 allows 999 host parameters
 
 
@@ -53,6 +56,8 @@ def new_monitor(spec: MonitorSpec, **stored: Any) -> Monitor:
 def monitor_params(m: Monitor) -> tuple[Any, ...]:
     values = list(msgspec.structs.astuple(m))
     values[_SETTINGS] = rules.encode_settings(m.settings)
+    for index in _LISTS:
+        values[index] = msgspec.json.encode(values[index]).decode()
     return tuple(values)
 
 
@@ -60,6 +65,8 @@ def monitor_row(row: tuple[Any, ...]) -> Monitor:
     fields = dict(zip(Monitor.__struct_fields__, row, strict=True))
     fields["paused"] = bool(fields["paused"])
     fields["settings"] = rules.decode_settings(fields["settings"])
+    for name in ("tags", "channels"):
+        fields[name] = msgspec.json.decode(fields[name], type=list[str])
     return Monitor(**fields)
 
 
@@ -89,6 +96,7 @@ def result_params(r: Result) -> tuple[Any, ...]:
         *(r.error_kind, r.error, r.http_status, r.ip),
         *(t.dns, t.connect, t.tls, t.ttfb, t.total),
         *(r.attempts, r.node, r.epoch),
+        rules.encode_details(r.details),
     )
 
 
@@ -109,6 +117,7 @@ def result_row(row: tuple[Any, ...]) -> Result:
         attempts=row[15],
         node=row[16],
         epoch=row[17],
+        details=rules.decode_details(row[18]),
     )
 
 

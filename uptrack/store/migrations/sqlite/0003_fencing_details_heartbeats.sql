@@ -11,3 +11,18 @@ CREATE TABLE shard_epochs (
     shard INTEGER PRIMARY KEY,
     epoch INTEGER NOT NULL
 );
+
+-- The ping record of each heartbeat (push) monitor. Pings find it by the SHA-256
+-- of the monitor's token (unique index: a lookup costs the same whatever the
+-- token); the shard owner's check reads it to judge whether a ping is late.
+CREATE TABLE heartbeats (
+    monitor_id     TEXT    PRIMARY KEY REFERENCES monitors (id) ON DELETE CASCADE,
+    token_sha256   TEXT    NOT NULL UNIQUE,         -- hex
+    since          REAL    NOT NULL,                -- pings expected from then on
+    last_ping_at   REAL,                            -- last success
+    last_start_at  REAL,
+    last_fail_at   REAL,
+    last_exit_code INTEGER,
+    last_body      TEXT,                            -- of the last ping, at most 10 KiB
+    pings          INTEGER NOT NULL DEFAULT 0
+);
