@@ -78,7 +78,7 @@ async def test_three_nodes_split_the_shards_as_rendezvous_hashing_says(
     ):
         want = assignment(SHARDS, ["a", "b", "c"])
         await until(
-            lambda: owners(a, b, c) == {s: [n] for s, n in want.items()}, 5, "rendezvous map"
+            lambda: owners(a, b, c) == {s: [n] for s, n in want.items()}, 15, "rendezvous map"
         )
         view = a[0].view()
         assert {n.name: n.shards for n in view.nodes} == dict(collections.Counter(want.values()))
