@@ -1,117 +1,15 @@
-"""A local Uptrack cluster of real node processes on one etcd and one PostgreSQL,
-and the figures read back from the results table. Used by the cluster tests and
-bench/failover.py."""
+"""A local Uptrack cluster of real node processes on one etcd and one PostgreSQL
+(`LocalCluster`, the node set of `uptrack dev cluster`: cluster/dev/nodes.py), and the
+figures read back from the results table. Used by the cluster tests and bench/failover.py."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
-
-import httpx
 import psycopg
 
-from bench.nodeproc import NodeProcess
-from uptrack.model import MonitorSpec
+from cluster.dev.nodes import LocalCluster
 from uptrack.slots import latest_slot, phase_of, slot_time
-from uptrack.store.base import ApplyPlan
-from uptrack.store.postgres import PostgresStore
 
-
-class LocalCluster:
-    """Nodes named node1, node2 … sharing `etcd` and `database`."""
-
-    def __init__(
-        self, base: Path, *, etcd: list[str], database: str, ttl: int = 2, prefix: str = "/uptrack/"
-    ) -> None:
-        self.base = base
-        self.etcd = etcd
-        self.database = database
-        self.ttl = ttl
-        self.prefix = prefix
-        self.nodes: dict[str, NodeProcess] = {}
-        self._token: str | None = None
-
-    def node(self, name: str) -> NodeProcess:
-        """The node called `name` (made on first use, not started)."""
-        if name not in self.nodes:
-            data = self.base / name
-            data.mkdir(parents=True, exist_ok=True)
-            self.nodes[name] = NodeProcess(
-                data,
-                extra=[
-                    "--database",
-                    self.database,
-                    "--etcd",
-                    ",".join(self.etcd),
-                    "--node-name",
-                    name,
-                    "--lease-ttl",
-                    str(self.ttl),
-                    "--etcd-prefix",
-                    self.prefix,
-                ],
-            )
-        return self.nodes[name]
-
-    def start(self, names: Iterable[str]) -> None:
-        started = [self.node(n).start(wait=False) for n in names]
-        for node in started:
-            node.wait_ready()
-
-    def stop_all(self) -> None:
-        for node in self.nodes.values():
-            node.kill()
-
-    def create_monitors(self, specs: list[MonitorSpec]) -> None:
-        store = PostgresStore(self.database)
-        try:
-            store.migrate()
-            store.apply_monitors(ApplyPlan(create=specs), now=time.time())
-        finally:
-            store.close()
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "uptrack.cli",
-                    "token",
-                    "create",
-                    "--name",
-                    "bench",
-                    "--scope",
-                    "admin",
-                    "--database",
-                    self.database,
-                    "--data-dir",
-                    str(self.base / "cli"),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            self._token = out.stdout.strip()
-        return self._token
-
-    def view(self, name: str) -> dict[str, Any]:
-        """`GET /api/v1/cluster` of one node."""
-        node = self.nodes[name]
-        reply = httpx.get(
-            node.url + "/api/v1/cluster",
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=5,
-        )
-        reply.raise_for_status()
-        data: dict[str, Any] = reply.json()
-        return data
+__all__ = ["LocalCluster", "SlotReport"]
 
 
 class SlotReport:

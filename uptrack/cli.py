@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     migrate = dsub.add_parser("migrate", help="apply pending schema migrations")
     _store_options(migrate)
+    _dev_parser(sub)
     return parser
 
 
@@ -427,6 +428,78 @@ _COMMANDS = {
     ("cluster", "status"): _cluster_status,
     ("node", "drain"): _node_drain,
 }
+
+
+# -- `uptrack dev cluster`: a local cluster on loopback (cluster/dev) ---------------------
+def _dev_parser(sub: Any) -> None:
+    dev = sub.add_parser("dev", help="development helpers")
+    dsub = dev.add_subparsers(dest="dev_command", required=True, metavar="COMMAND")
+    cluster = dsub.add_parser(
+        "cluster", help="3 etcd members, PostgreSQL and N nodes on loopback, in one directory"
+    )
+    csub = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = csub.add_parser("up", help="start what is not running; print the URLs")
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    up.add_argument("--lease-ttl", type=int, default=2, help="seconds (default 2, new clusters)")
+    csub.add_parser("status", help="each process: URL, pid, running or not")
+    down = csub.add_parser("down", help="stop everything and remove the directory")
+    down.add_argument("--keep", action="store_true", help="keep the directory (a later `up`)")
+    start = csub.add_parser("start", help="start processes by name (etcd1, postgres, node2 …)")
+    start.add_argument("names", nargs="+", metavar="NAME")
+    stop = csub.add_parser("stop", help="stop processes by name (a node drains)")
+    stop.add_argument("names", nargs="+", metavar="NAME")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL: a crash, no drain")
+    for parser in (up, *(csub.choices[a] for a in ("status", "down")), start, stop):
+        parser.add_argument("--dir", type=Path, help="state directory (default ./.uptrack-dev)")
+        parser.set_defaults(config=None)
+
+
+def _dev_cluster(args: argparse.Namespace, config: Config) -> int:
+    from cluster.dev.procs import ProcessFailed
+    from cluster.dev.stack import DevCluster, default_dir
+
+    root: Path = args.dir or default_dir()
+    try:
+        if args.action == "up":
+            if args.nodes < 1:
+                raise UptrackError("--nodes: must be at least 1")
+            cluster = DevCluster.open(root, nodes=args.nodes, lease_ttl=args.lease_ttl)
+            took = cluster.up()
+            _print_dev_cluster(cluster)
+            print(f"\nup in {took:.1f} s; every shard owned. In a shell: . {root / 'env'}")
+            return 0
+        found = DevCluster.load(root)
+        if found is None:
+            raise UptrackError(f"no dev cluster in {root} (start one: uptrack dev cluster up)")
+        if args.action == "status":
+            _print_dev_cluster(found)
+            return 0 if all(row.running for row in found.rows()) else 1
+        if args.action == "start":
+            found.start(args.names)
+        elif args.action == "stop":
+            found.stop(args.names, kill=args.kill)
+        else:
+            found.down(keep=args.keep)
+        return 0
+    except (ProcessFailed, TimeoutError) as exc:
+        hint = f"\n(what did start still runs: uptrack dev cluster down --dir {root})"
+        raise UptrackError(f"dev cluster: {exc}" + (hint if args.action == "up" else "")) from None
+
+
+def _print_dev_cluster(cluster: Any) -> None:
+    rows: list[tuple[str, ...]] = [("NAME", "KIND", "URL", "PID", "STATE")]
+    for row in cluster.rows():
+        pid, state = (str(row.pid), "running") if row.running else ("-", "stopped")
+        rows.append((row.name, row.kind, row.url, pid, state))
+    _print_table(rows)
+    env = cluster.env()
+    print(f"\netcd endpoints  {env['ETCDCTL_ENDPOINTS']}")
+    print(f"database        {env['UPTRACK_DATABASE']}")
+    print(f"admin token     {env['UPTRACK_TOKEN']}")
+
+
+_COMMANDS.update({("dev", a): _dev_cluster for a in ("up", "status", "down", "start", "stop")})
+# -- end of `uptrack dev cluster` ---------------------------------------------------------
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,2 @@
+"""Local clusters on loopback: real etcd, PostgreSQL and node processes for development,
+tests and benchmarks (`uptrack dev cluster`)."""
