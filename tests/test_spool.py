@@ -55,6 +55,25 @@ def test_batches_come_back_in_the_order_they_were_appended(tmp_path: Path) -> No
     assert spool.depth == 0
 
 
+def test_a_replay_takes_the_oldest_batches_of_a_segment_together_while_they_fit(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path, segment_results=9)
+    spool.open()
+    for start in (1, 4, 7, 10):  # the fourth batch starts a second segment
+        spool.append(batch(start))
+
+    assert spool.head(8) == batch(1) + batch(4)  # the third would not fit
+    assert spool.head(100) == batch(1) + batch(4)  # the same until acknowledged
+    spool.ack(spool.head())
+    assert spool.depth == 6
+    assert spool.head(100) == batch(7)  # not past the end of its segment
+    spool.ack(spool.head())
+    assert spool.head(1) == batch(10)  # the oldest batch, even when it is larger
+    spool.ack(spool.head())
+    assert (spool.depth, spool.head(100), segments(tmp_path)) == (0, None, [])
+
+
 def test_a_reopened_spool_holds_what_was_appended_before(tmp_path: Path) -> None:
     first = Spool(tmp_path)
     first.open()

@@ -219,3 +219,56 @@ async def test_flushing_at_shutdown_spools_what_the_store_cannot_take(
     assert writer.spooled == 3
     again = Spool(tmp_path / "spool")
     assert again.open() == 3
+
+
+async def test_flush_at_shutdown_waits_for_the_batch_the_running_writer_has_in_flight(
+    monitor_id: str, tmp_path: Path
+) -> None:
+    # a store that waits for the database lock: its write is slow, not failed
+    slow = SqliteStore(tmp_path / "uptrack.db", busy_timeout=10.0)
+    writer = ResultWriter(slow, Metrics(), flush_every=0.01)
+    locked = Locked(tmp_path / "uptrack.db")
+
+    async def release_soon() -> None:
+        await trio.sleep(0.2)  # the database answers after a while
+        locked.release()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for slot in (1000, 2000, 3000):
+                writer.submit(result(monitor_id, slot))
+            # the running writer has taken the batch off its buffer and is writing it
+            await eventually(lambda: slow.limiter.borrowed_tokens == 1, deadline=10)
+            assert len(writer) == 3  # in flight is not written yet
+            nursery.start_soon(release_soon)
+            unwritten = await writer.flush()
+            stored = rows(tmp_path / "uptrack.db")
+            nursery.cancel_scope.cancel()  # as the node does once flushed
+    finally:
+        slow.close()
+
+    assert (unwritten, stored, len(writer)) == (0, [1000, 2000, 3000], 0)
+
+
+async def test_flush_at_shutdown_spools_a_batch_in_flight_that_the_store_cannot_take(
+    monitor_id: str, tmp_path: Path
+) -> None:
+    slow = SqliteStore(tmp_path / "uptrack.db", busy_timeout=0.5)
+    writer = ResultWriter(slow, Metrics(), spool=Spool(tmp_path / "spool"), flush_every=0.01)
+    locked = Locked(tmp_path / "uptrack.db")
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for slot in (1000, 2000, 3000):
+                writer.submit(result(monitor_id, slot))
+            await eventually(lambda: slow.limiter.borrowed_tokens == 1, deadline=10)
+            unwritten = await writer.flush()
+            nursery.cancel_scope.cancel()
+    finally:
+        locked.release()
+        slow.close()
+
+    assert (unwritten, len(writer)) == (0, 0)
+    again = Spool(tmp_path / "spool")
+    assert again.open() == 3

@@ -174,12 +174,14 @@ class Spool:
         return dropped
 
     # -- replaying -----------------------------------------------------------------
-    def head(self) -> list[Result] | None:
-        """The oldest batch not yet acknowledged (the same one until `ack`)."""
+    def head(self, max_results: int = 0) -> list[Result] | None:
+        """The oldest batch not yet acknowledged (the same one until `ack`), joined by
+        the batches after it in its segment while they fit in `max_results`: a replay
+        after an outage writes a few large batches, not one small one per flush."""
         with self._lock:
-            return self._read_head()
+            return self._read_head(max_results)
 
-    def _read_head(self) -> list[Result] | None:
+    def _read_head(self, max_results: int) -> list[Result] | None:
         while self._head is None:
             if not self._segments:
                 return None
@@ -209,8 +211,39 @@ class Spool:
                 log.error("spool.bad_frame", path=str(segment.path), error=str(exc))
                 self._consume(segment, count, next_offset)
                 continue
-            self._head = (batch, count, next_offset)
+            more, more_count, next_offset = self._following(
+                segment, next_offset, max_results - count
+            )
+            self._head = (batch + more, count + more_count, next_offset)
         return self._head[0]
+
+    def _following(self, segment: _Segment, at: int, room: int) -> tuple[list[Result], int, int]:
+        """The whole batches of `segment` from offset `at` that fit in `room` results:
+        their results, how many, and the offset after them. A frame that does not
+        read back stops it; the next `head` starts at it and skips it."""
+        results: list[Result] = []
+        count = 0
+        if at >= segment.size or room <= 0:
+            return results, count, at
+        with open(segment.path, "rb") as f:
+            f.seek(at)
+            while at < segment.size:
+                header = f.read(FRAME.size)
+                if len(header) < FRAME.size:
+                    break
+                length, frame_count, _ = FRAME.unpack(header)
+                if count + frame_count > room:
+                    break
+                data = header + f.read(length)
+                if _frame_at(data, 0) is None:
+                    break
+                try:
+                    results += self._decoder.decode(data[FRAME.size :])
+                except msgspec.MsgspecError:
+                    break
+                count += frame_count
+                at += len(data)
+        return results, count, at
 
     def ack(self, batch: list[Result]) -> None:
         """`batch`, from `head`, is stored: forget it (unless the bound dropped it

@@ -62,12 +62,15 @@ class ResultWriter:
         self._buffer_lock = trio.Lock()  # takes batches off the buffer, in order
         self._replay_lock = trio.Lock()  # takes batches off the spool, in order
         self._spooled = trio.Event()  # set when the spool may hold something
+        self._writing = 0  # rows taken off the buffer by a store write in flight
         self._backoff = RETRY_FIRST
         self.healthy = True
         self.submitted = 0
 
     def __len__(self) -> int:
-        return len(self._buffer)
+        """Results neither written nor spooled: buffered, or in a write in flight (taken
+        off the buffer, back at its head if the write fails)."""
+        return len(self._buffer) + self._writing
 
     @property
     def spooled(self) -> int:
@@ -145,6 +148,7 @@ class ResultWriter:
             if not batch:
                 return True
             written = False
+            self._writing = len(batch)
             try:
                 await self._write(batch)
                 written = True
@@ -152,6 +156,7 @@ class ResultWriter:
                 self._failed(exc, len(batch))
                 return False
             finally:
+                self._writing = 0
                 if not written:  # failed or cancelled: keep the batch, in order
                     self._buffer.extendleft(reversed(batch))
                     self._have_rows.set()
@@ -162,10 +167,10 @@ class ResultWriter:
             return True
 
     async def replay_once(self) -> bool:
-        """Write the oldest spooled batch; False if the store is failing."""
+        """Write the oldest spooled batches (up to a batch); False if the store is failing."""
         assert self.spool is not None
         async with self._replay_lock:
-            batch = await trio.to_thread.run_sync(self.spool.head)
+            batch = await trio.to_thread.run_sync(self.spool.head, self.batch_size)
             if batch is None:
                 return True
             try:
@@ -187,12 +192,16 @@ class ResultWriter:
             while self._buffer:
                 count = min(self.batch_size, len(self._buffer))
                 batch = [self._buffer.popleft() for _ in range(count)]
+                appended = False
                 try:
                     dropped = await trio.to_thread.run_sync(self.spool.append, batch)
+                    appended = True
                 except OSError as exc:
-                    self._buffer.extendleft(reversed(batch))
                     log.error("spool.write_failed", rows=len(batch), error=str(exc))
                     break
+                finally:
+                    if not appended:  # failed or cancelled: keep the batch, in order
+                        self._buffer.extendleft(reversed(batch))
                 self.metrics.results_dropped.inc(dropped)
                 self._spooled.set()
             self._reset_events()
@@ -231,22 +240,26 @@ class ResultWriter:
             self.on_transitions(transitions)
 
     async def flush(self) -> int:
-        """Write everything buffered now (at shutdown). With a spool, what cannot be
-        written in time is spooled for the next start. Returns the rows left in
-        memory, which are lost when the process ends."""
+        """Write everything not written yet (at shutdown), the spool first. With a
+        spool, what cannot be written in time is spooled for the next start. Returns
+        the rows left in memory, which are lost when the process ends.
+
+        The running writer may have a batch in flight, off the buffer: `len(self)`
+        counts it, and `write_once` and `spool_buffer` wait for it (the buffer lock),
+        so this never returns while it may still fail or be cancelled."""
         try:
-            if self.spooled:
-                await self.spool_buffer()
-                while self.spooled and await self.replay_once():
-                    pass
-            while self._buffer and not self.spooled:
-                if not await self.write_once():
+            while len(self) or self.spooled:
+                if self.spooled:
+                    await self.spool_buffer()  # behind the older results
+                    if not await self.replay_once():
+                        break
+                elif not await self.write_once():
                     break
         finally:
-            if self.spool is not None and self._buffer:
+            if self.spool is not None and len(self):
                 with trio.CancelScope(shield=True):
                     await self.spool_buffer()
-        return len(self._buffer)
+        return len(self)
 
     def _failed(self, exc: Exception, rows: int) -> None:
         self.healthy = False
