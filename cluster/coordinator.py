@@ -350,6 +350,12 @@ class EtcdCoordinator:
                 backoff = min(backoff * 2, RETRY_MAX)
 
     # -- the tasks that wake the reconciler ---------------------------------------------
+    def _wake(self) -> None:
+        """Ask for a reconcile soon. The loop swaps in a fresh event after each wake-up,
+        so callers must go through here: a bound `self._kick.set` handed out earlier
+        would set a spent event and the wake-up would wait for the timer."""
+        self._kick.set()
+
     async def _follow(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -358,9 +364,9 @@ class EtcdCoordinator:
         while True:
             try:
                 if started:
-                    await self.mirror.run(self._kick.set)
+                    await self.mirror.run(self._wake)
                 else:
-                    await self.mirror.run(self._kick.set, task_status=task_status)
+                    await self.mirror.run(self._wake, task_status=task_status)
             except EtcdError as exc:
                 log.info("cluster.watch_lost", error_type=type(exc).__name__, error=str(exc))
             started = started or self.mirror.revision > 0
@@ -392,7 +398,7 @@ class EtcdCoordinator:
         self.degraded = True
         self.lease_losses += 1
         log.warning("cluster.degraded", node=self.node_id, why=why, running=len(self.owned))
-        self._kick.set()
+        self._wake()
 
     async def _watch_lag(self) -> None:
         while True:
@@ -404,7 +410,7 @@ class EtcdCoordinator:
                 self._suspect = True
                 if trio.current_time() - self._last_ack > self.ttl:
                     self._lease_lost(f"the event loop stalled for {lag:.1f} s")
-                self._kick.set()
+                self._wake()
 
     async def _probe_peers(self) -> None:
         async with httpx.AsyncClient(trust_env=False, timeout=PEER_PROBE_TIMEOUT) as http:

@@ -41,7 +41,7 @@ async def until(condition: Callable[[], bool], deadline: float, what: str) -> No
 
 @asynccontextmanager
 async def node(
-    endpoints: list[str], prefix: str, name: str, **kw: object
+    endpoints: list[str], prefix: str, name: str, ttl: int = TTL, **kw: object
 ) -> AsyncIterator[tuple[EtcdCoordinator, Runners]]:
     runners = Runners()
     async with EtcdClient(endpoints, timeout=1.0) as etcd, trio.open_nursery() as nursery:
@@ -50,7 +50,7 @@ async def node(
             name=name,
             api_url="http://127.0.0.1:9",
             shards=SHARDS,
-            lease_ttl=TTL,
+            lease_ttl=ttl,
             prefix=prefix,
             **kw,  # type: ignore[arg-type]
         )
@@ -121,6 +121,24 @@ async def test_a_killed_node_s_shards_are_taken_over_after_its_lease_expires(
         assert trio.current_time() - gone < TTL + 1.5
 
 
+async def test_every_change_in_etcd_wakes_the_reconciler_not_only_its_timer(
+    shared_etcd: EtcdMember, prefix: str
+) -> None:
+    # a long lease puts the timer pass 15 s apart: a claim within 3 s came from the watch
+    ttl = 30
+    async with node(shared_etcd.endpoints, prefix, "a", ttl=ttl) as (coordinator, runners):
+        await until(lambda: len(runners.owned) == SHARDS, 5, "all shards owned")
+        async with EtcdClient(shared_etcd.endpoints) as etcd:
+            for shard in (3, 5, 7):  # again and again: each wake-up must arm the next
+                key = coordinator.keys.shard(shard)
+                deleted = await etcd.delete(key)
+                await until(
+                    lambda: runners.owned.get(shard, 0) > deleted.revision,  # noqa: B023
+                    3,
+                    f"shard {shard} claimed again",
+                )
+
+
 async def test_without_etcd_a_node_keeps_its_shards_and_claims_them_again(
     etcd_member: EtcdMember, prefix: str
 ) -> None:
@@ -171,3 +189,4 @@ async def test_a_node_refuses_a_cluster_with_another_shard_count(
         else:
             raise AssertionError("ran against a cluster of another shard count")
     assert "uses 128" in str(error)
+
