@@ -195,6 +195,10 @@ class EtcdCoordinator:
             await self.mirror.relist()
             self._suspect = False
         kvs = self.mirror.kvs
+        if self.mirror.rewound_to is not None and self.mirror.rewound_to < self._joined_revision:
+            # etcd was restored from a snapshot older than our joining: a request made
+            # since has a revision below that one, and must count all the same
+            self._joined_revision = self.mirror.rewound_to
         request = kvs.get(self.keys.drain_request(self.name))
         # only a request made after this process joined: a stale one must not stop
         # the node its service manager just restarted

@@ -67,6 +67,16 @@ class Compacted(EtcdError):
         self.compact_revision = compact_revision
 
 
+class HistoryRewound(Compacted):
+    """etcd's revision is behind one this client has seen: its history was replaced
+    (restored from a snapshot, or a new cluster at the same address). What was watched
+    is gone as surely as after a compaction: re-list, then watch from the new revision."""
+
+    def __init__(self, message: str, revision: int) -> None:
+        super().__init__(message, revision)
+        self.revision = revision  # etcd's revision now
+
+
 class LeaseNotFound(EtcdError):
     """The lease does not exist (any more): it expired or was revoked."""
 
@@ -418,13 +428,50 @@ class EtcdClient:
         """One attempt on one endpoint: the body of etcd's success reply, else raises."""
         with trio.move_on_after(budget):
             try:
-                response = await self.http.post(
-                    f"{endpoint}/v3{path}", content=body, timeout=httpx.Timeout(budget)
+                request = post_request(
+                    self.http, f"{endpoint}/v3{path}", body, httpx.Timeout(budget)
                 )
+                response = await self.http.send(request)
             except httpx.TransportError as exc:
                 raise transport_failure(exc) from None
             return check_reply(response.status_code, response.content)
         raise EndpointFailed(f"no answer within {budget:.2f}s")
+
+
+def post_request(
+    http: httpx.AsyncClient, url: str, body: bytes, timeout: httpx.Timeout
+) -> httpx.Request:
+    """A POST of `body` whose body stream is no async generator.
+
+    httpx sends `content=bytes` through one, and httpcore leaves it suspended when the
+    write fails or is cancelled (etcd going away mid-request, a deadline): the garbage
+    collector then finalizes it outside the trio run, with a warning. `_Body` has
+    nothing to finalize."""
+    request = http.build_request("POST", url, content=body, timeout=timeout)
+    request.stream = _Body(body)
+    return request
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> _Once:
+        return _Once(self._data)
+
+
+class _Once:
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
 
 
 class EndpointFailed(Exception):

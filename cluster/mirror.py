@@ -7,7 +7,7 @@ from collections.abc import Callable
 import structlog
 import trio
 
-from cluster.etcd import Compacted, EtcdClient, KeyValue, WatchBatch
+from cluster.etcd import Compacted, EtcdClient, HistoryRewound, KeyValue, WatchBatch
 
 log = structlog.get_logger()
 
@@ -16,8 +16,9 @@ class Mirror:
     """The keys under `prefix` as of `revision`, for code that reacts to what is in etcd.
 
     `run` lists the prefix, then follows it with a watch from the listed revision + 1;
-    when etcd has compacted that revision away it lists again, so the mirror is never
-    missing a change, only sometimes late. `changed()` is called after every change
+    when etcd has compacted that revision away, or its history went back (restored from
+    a snapshot), it lists again, so the mirror is never missing a change, only
+    sometimes late. `changed()` is called after every change
     (and after every listing); it must not block.
     """
 
@@ -26,6 +27,9 @@ class Mirror:
         self.kvs: dict[str, KeyValue] = {}
         self.revision = 0  # every change up to this revision is in `kvs`
         self.relists = 0  # listings after the first (a compaction got in the way)
+        # the revision listed after etcd's history went back (a restored snapshot):
+        # revisions seen before it no longer order against the ones after it
+        self.rewound_to: int | None = None
         self._etcd = etcd
 
     async def relist(self) -> None:
@@ -63,6 +67,17 @@ class Mirror:
                     async for batch in watch:
                         self.apply(batch)
                         changed()
+            except HistoryRewound as exc:
+                log.warning(
+                    "etcd.history_rewound",
+                    prefix=self.prefix,
+                    revision=self.revision,
+                    etcd_revision=exc.revision,
+                )
+                await self.relist()
+                self.relists += 1
+                self.rewound_to = self.revision
+                changed()
             except Compacted as exc:
                 log.info(
                     "etcd.mirror_relist",

@@ -19,11 +19,13 @@ from cluster.etcd import (
     EndpointFailed,
     EtcdClient,
     EtcdError,
+    HistoryRewound,
     Unavailable,
     WatchBatch,
     WatchEvent,
     check_reply,
     key_value,
+    post_request,
     raise_error,
     transport_failure,
 )
@@ -43,7 +45,10 @@ class Watch:
     reopened (on the next endpoint if need be) from `next_revision`, one past the last
     event delivered: no event is lost or repeated. Iteration raises
     - `Compacted` when etcd no longer has `next_revision` (the stream is closed: re-list,
-      then watch again from the listed revision + 1);
+      then watch again from the listed revision + 1), and its subclass `HistoryRewound`
+      when etcd reopens the watch at a revision behind one already delivered (its data
+      was restored from a snapshot: a watch from `next_revision` would wait for that
+      revision to come round again and miss everything until then);
     - `Unavailable` when no endpoint took the watch back within `watch_reconnect`
       seconds (iterating again, or a new watch from `next_revision`, resumes it).
     A cancelled `anext()` drops the stream but not the watch: the next one reopens it.
@@ -92,7 +97,11 @@ class Watch:
     async def __anext__(self) -> WatchBatch:
         while not self._closed:
             if self._response is None:
-                await self._reopen()
+                try:
+                    await self._reopen()
+                except HistoryRewound:
+                    await self.aclose()
+                    raise
             reply, self._pending = self._pending, None
             try:
                 if reply is None:
@@ -168,11 +177,11 @@ class Watch:
         self.endpoint = endpoint
         try:
             with trio.move_on_after(budget):
-                request = http.build_request(
-                    "POST",
+                request = post_request(
+                    http,
                     f"{endpoint}/v3/watch",
-                    content=body,
-                    timeout=httpx.Timeout(budget, read=None),  # reads have their own deadline
+                    body,
+                    httpx.Timeout(budget, read=None),  # reads have their own deadline
                 )
                 try:
                     self._response = await http.send(request, stream=True)
@@ -182,6 +191,14 @@ class Watch:
                     check_reply(self._response.status_code, await self._response.aread())
                 self._chunks = cast(AsyncGenerator[bytes, None], self._response.aiter_raw())
                 reply = await self._receive(budget)
+                seen = self.next_revision - 1
+                if reply.created and reply.header.revision < seen:
+                    raise HistoryRewound(
+                        f"etcd at {endpoint} is at revision {reply.header.revision}, behind "
+                        f"revision {seen} this watch has seen: its data was replaced "
+                        "(restored from a snapshot?)",
+                        reply.header.revision,
+                    )
                 if not reply.created or reply.canceled:
                     self._pending = reply
                 return

@@ -5,13 +5,14 @@ from __future__ import annotations
 import collections
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import trio
 
 from cluster.coordinator import EtcdCoordinator
 from cluster.etcd import EtcdClient
 from cluster.ring import assignment
-from tests.servers.etcd import EtcdMember
+from tests.servers.etcd import EtcdMember, restore_snapshot, save_snapshot
 from uptrack.coordination import Assignment
 
 SHARDS = 64
@@ -190,3 +191,38 @@ async def test_a_node_refuses_a_cluster_with_another_shard_count(
             raise AssertionError("ran against a cluster of another shard count")
     assert "uses 128" in str(error)
 
+
+async def test_after_etcd_is_restored_from_an_older_snapshot_the_node_follows_it(
+    etcd_member: EtcdMember, prefix: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snap.db"
+    asked = trio.Event()
+    async with EtcdClient(etcd_member.endpoints) as etcd:
+        await etcd.put(prefix + "before", "the node")
+        await save_snapshot(etcd_member, snapshot)
+        for i in range(20):  # history the snapshot does not have
+            await etcd.put(prefix + "after", str(i))
+        async with node(etcd_member.endpoints, prefix, "a", on_drain_request=asked.set) as (
+            coordinator,
+            runners,
+        ):
+            await until(lambda: len(runners.owned) == SHARDS, 5, "all shards owned")
+            await restore_snapshot(etcd_member, snapshot)  # no node, no claim in it
+            # the node registers again and claims every shard anew in the restored etcd
+            with trio.fail_after(15):
+                while True:
+                    listed = await etcd.range(coordinator.keys.shards, prefix=True)
+                    in_etcd = {kv.key: (kv.value.decode(), kv.create_revision) for kv in listed.kvs}
+                    running = {
+                        coordinator.keys.shard(s): (coordinator.node_id, epoch)
+                        for s, epoch in runners.owned.items()
+                    }
+                    if len(in_etcd) == SHARDS and running == in_etcd:
+                        break
+                    await trio.sleep(0.05)
+            assert not coordinator.degraded
+            # a drain request made now has a revision below the one the node joined
+            # at before the restore: it must reach the node all the same
+            await etcd.put(coordinator.keys.drain_request("a"), "requested")
+            with trio.fail_after(3):
+                await asked.wait()

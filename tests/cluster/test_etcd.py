@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from cluster.etcd import (
     DeleteResult,
     EtcdClient,
     Get,
+    HistoryRewound,
     LeaseNotFound,
     OutcomeUnknown,
     Put,
@@ -28,7 +30,13 @@ from cluster.etcd import (
 from cluster.mirror import Mirror
 from cluster.watch import Watch
 from tests.servers import serve_http
-from tests.servers.etcd import EtcdCluster, EtcdMember, free_port
+from tests.servers.etcd import (
+    EtcdCluster,
+    EtcdMember,
+    free_port,
+    restore_snapshot,
+    save_snapshot,
+)
 
 
 def b64(text: str) -> str:
@@ -530,6 +538,46 @@ async def test_a_mirror_follows_a_prefix_and_relists_after_a_compaction(
 
             await changes.until(lambda: set(mirror.kvs) == {prefix + "b", prefix + "c"})
             assert mirror.revision >= latest.revision
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_watch_on_etcd_restored_from_an_older_snapshot_raises_history_rewound(
+    etcd_member: EtcdMember, prefix: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snap.db"
+    async with EtcdClient(etcd_member.endpoints, timeout=1.0) as etcd:
+        await etcd.put(prefix + "a", "1")
+        await save_snapshot(etcd_member, snapshot)
+        later = await etcd.put(prefix + "b", "2")
+        async with etcd.watch(prefix, prefix=True, start_revision=later.revision + 1) as watch:
+            await restore_snapshot(etcd_member, snapshot)
+            with pytest.raises(HistoryRewound) as raised, trio.fail_after(10):
+                await anext(watch)
+            assert raised.value.revision == later.revision - 1
+            with pytest.raises(StopAsyncIteration):  # closed, as after a compaction
+                await anext(watch)
+
+
+async def test_a_mirror_relists_when_etcd_is_restored_from_an_older_snapshot(
+    etcd_member: EtcdMember, prefix: str, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snap.db"
+    async with EtcdClient(etcd_member.endpoints, timeout=1.0) as etcd:
+        await etcd.put(prefix + "a", "1")
+        await save_snapshot(etcd_member, snapshot)
+        mirror = Mirror(etcd, prefix)
+        changes = Changes()
+        async with trio.open_nursery() as nursery:
+            await etcd.put(prefix + "b", "2")
+            await etcd.put(prefix + "c", "3")
+            await nursery.start(mirror.run, changes)
+            assert set(mirror.kvs) == {prefix + "a", prefix + "b", prefix + "c"}
+
+            await restore_snapshot(etcd_member, snapshot)  # back to "a" alone
+            await changes.until(lambda: set(mirror.kvs) == {prefix + "a"})
+            # and it follows the restored etcd from there, even below its old revision
+            await etcd.put(prefix + "d", "4")
+            await changes.until(lambda: set(mirror.kvs) == {prefix + "a", prefix + "d"})
             nursery.cancel_scope.cancel()
 
 
