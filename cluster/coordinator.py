@@ -79,6 +79,8 @@ class EtcdCoordinator:
         self._peer_down_since: dict[str, float] = {}
         self._drain_seen = False
         self._joined_revision = 0
+        self._written = 0  # revision of this node's latest write to etcd
+        self._rewinds_seen = 0
 
     # -- the view the API and CLI show ---------------------------------------------
     def view(self) -> ClusterView:
@@ -194,11 +196,19 @@ class EtcdCoordinator:
         if self._suspect:
             await self.mirror.relist()
             self._suspect = False
+        if self.mirror.rewinds != self._rewinds_seen and self.mirror.rewound_to is not None:
+            # etcd was restored from an older snapshot: revisions seen before no longer
+            # order against new ones (a drain request made since has a revision below
+            # the one this node joined at, and must count all the same)
+            self._rewinds_seen = self.mirror.rewinds
+            self._joined_revision = min(self._joined_revision, self.mirror.rewound_to)
+            self._written = min(self._written, self.mirror.rewound_to)
+        # decide on a mirror that has seen this node's own last claims and releases:
+        # one a watch event behind would show a shard just claimed as still the old
+        # owner's, and the node would stop running it
+        with trio.move_on_after(self.ttl / 2):
+            await self.mirror.reached(self._written)
         kvs = self.mirror.kvs
-        if self.mirror.rewound_to is not None and self.mirror.rewound_to < self._joined_revision:
-            # etcd was restored from a snapshot older than our joining: a request made
-            # since has a revision below that one, and must count all the same
-            self._joined_revision = self.mirror.rewound_to
         request = kvs.get(self.keys.drain_request(self.name))
         # only a request made after this process joined: a stale one must not stop
         # the node its service manager just restarted
@@ -230,8 +240,9 @@ class EtcdCoordinator:
             owner = owners.get(shard)
             if owner is not None and owner[0] != self.node_id:
                 del run[shard]  # another node holds it: ours ran only while we were cut off
-            elif owner is not None:
-                run[shard] = owner[1]
+        for shard, (node_id, created) in owners.items():
+            if node_id == self.node_id:
+                run[shard] = created  # what etcd says is ours runs, under its epoch
         release = [
             s
             for s, (node_id, _) in owners.items()
@@ -285,6 +296,7 @@ class EtcdCoordinator:
                 [Compare.create_revision(k, "==", 0) for k in keys],
                 [Put(k, self.node_id, self.lease.id) for k in keys],
             )
+            self._wrote(result.revision)
             if result.succeeded:
                 out.update(dict.fromkeys(batch, result.revision))
             else:
@@ -298,11 +310,16 @@ class EtcdCoordinator:
         result = await self.etcd.txn(
             [Compare.create_revision(key, "==", 0)], [Put(key, self.node_id, self.lease.id)]
         )
+        self._wrote(result.revision)
         return result.revision if result.succeeded else None
 
     async def _delete_if_mine(self, shard: int) -> None:
         key = self.keys.shard(shard)
-        await self.etcd.txn([Compare.value(key, "==", self.node_id)], [Delete(key)])
+        result = await self.etcd.txn([Compare.value(key, "==", self.node_id)], [Delete(key)])
+        self._wrote(result.revision)
+
+    def _wrote(self, revision: int) -> None:
+        self._written = max(self._written, revision)
 
     async def _register(self) -> None:
         if self.lease is not None and await self.etcd.keepalive(self.lease.id) > 0:
@@ -314,6 +331,7 @@ class EtcdCoordinator:
         put = await self.etcd.put(
             self.keys.node(self.node_id), encode_node(self._record()), lease=lease.id
         )
+        self._wrote(put.revision)
         if not self._joined_revision:
             self._joined_revision = put.revision
         self._recovered(lease)

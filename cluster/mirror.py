@@ -30,12 +30,15 @@ class Mirror:
         # the revision listed after etcd's history went back (a restored snapshot):
         # revisions seen before it no longer order against the ones after it
         self.rewound_to: int | None = None
+        self.rewinds = 0
         self._etcd = etcd
+        self._advanced = trio.Event()
 
     async def relist(self) -> None:
         listed = await self._etcd.range(self.prefix, prefix=True)
         self.kvs = {kv.key: kv for kv in listed.kvs}
         self.revision = listed.revision
+        self._advance()
 
     def apply(self, batch: WatchBatch) -> None:
         for event in batch.events:
@@ -44,6 +47,17 @@ class Mirror:
             else:
                 self.kvs.pop(event.kv.key, None)
         self.revision = batch.events[-1].kv.mod_revision
+        self._advance()
+
+    async def reached(self, revision: int) -> None:
+        """Wait until every change up to `revision` is in the mirror (callers set the
+        deadline: a mirror cut off from etcd does not advance)."""
+        while self.revision < revision:
+            await self._advanced.wait()
+
+    def _advance(self) -> None:
+        self._advanced.set()
+        self._advanced = trio.Event()
 
     async def run(
         self,
@@ -77,6 +91,7 @@ class Mirror:
                 await self.relist()
                 self.relists += 1
                 self.rewound_to = self.revision
+                self.rewinds += 1
                 changed()
             except Compacted as exc:
                 log.info(

@@ -515,6 +515,20 @@ class Changes:
                 self._event = trio.Event()
 
 
+async def test_a_mirror_waits_until_it_has_seen_a_revision(etcd: EtcdClient, prefix: str) -> None:
+    mirror = Mirror(etcd, prefix)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(mirror.run)
+        written = await etcd.put(prefix + "k", "v")
+        with trio.fail_after(5):
+            await mirror.reached(written.revision)
+        assert mirror.kvs[prefix + "k"].value == b"v"
+        with trio.move_on_after(0.3) as waiting:  # a revision not written yet: no answer
+            await mirror.reached(written.revision + 1)
+        assert waiting.cancelled_caught
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_mirror_follows_a_prefix_and_relists_after_a_compaction(
     etcd_member: EtcdMember, prefix: str
 ) -> None:
