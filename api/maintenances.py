@@ -12,7 +12,7 @@ from api.bodies import read_json_object
 from api.context import ApiContext, context_of
 from api.documents import ListDocument, json_response, rfc3339
 from uptrack.alerts.validation import parse_maintenance
-from uptrack.alerts.windows import Maintenance, MaintenanceSpec, WeeklyWindow
+from uptrack.alerts.windows import CronWindow, Maintenance, MaintenanceSpec, WeeklyWindow
 from uptrack.errors import FieldError, InvalidInput, NotFound
 
 
@@ -24,6 +24,7 @@ class MaintenanceDocument(msgspec.Struct, frozen=True, kw_only=True):
     starts_at: str | None
     ends_at: str | None
     weekly: WeeklyWindow | None
+    cron: CronWindow | None
     active: bool  # whether the window is open now
     created_at: str
     updated_at: str
@@ -39,6 +40,7 @@ def maintenance_document(window: Maintenance, now: float) -> MaintenanceDocument
         starts_at=None if spec.starts_at is None else rfc3339(spec.starts_at),
         ends_at=None if spec.ends_at is None else rfc3339(spec.ends_at),
         weekly=spec.weekly,
+        cron=spec.cron,
         active=window.active_at(now),
         created_at=rfc3339(window.created_at),
         updated_at=rfc3339(window.updated_at),

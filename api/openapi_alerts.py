@@ -367,6 +367,20 @@ def _schemas() -> Json:
         },
         "additionalProperties": False,
     }
+    cron = {
+        "type": "object",
+        "required": ["expression", "duration"],
+        "properties": {
+            "expression": {
+                "type": "string",
+                "description": "five fields: minute hour day-of-month month day-of-week",
+                "example": "0 2 * * sun",
+            },
+            "duration": oa._ref("Duration"),
+            "timezone": {"type": "string", "default": "UTC", "description": "IANA time zone"},
+        },
+        "additionalProperties": False,
+    }
     fields = {
         "name": {"type": "string", "minLength": 1},
         "monitors": {"type": "array", "items": {"type": "string"}, "description": "monitor ids"},
@@ -374,12 +388,14 @@ def _schemas() -> Json:
         "starts_at": _TIME,
         "ends_at": _TIME,
         "weekly": {"oneOf": [weekly, {"type": "null"}]},
+        "cron": {"oneOf": [cron, {"type": "null"}]},
     }
     schemas["MaintenanceInput"] = {
         "type": "object",
         "description": (
-            "One-off (starts_at and ends_at) or weekly (weekly; starts_at and ends_at then "
-            "bound it), covering monitors by id and by tag (at least one of them)."
+            "One-off (starts_at and ends_at), weekly (weekly) or cron (cron); starts_at and "
+            "ends_at bound a recurring window. Covers monitors by id and by tag (at least "
+            "one of them)."
         ),
         "required": ["name"],
         "properties": fields,

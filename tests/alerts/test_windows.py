@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 
 from uptrack.alerts.windows import (
+    CronWindow,
     Maintenance,
     MaintenanceSpec,
     WeeklyWindow,
     apply_windows,
+    cron_active,
     weekly_active,
 )
 from uptrack.model import Monitor, MonitorState, Result, Timings, Transition
@@ -67,6 +69,43 @@ def test_bounds_limit_a_weekly_window_and_a_one_off_needs_both() -> None:
     bounded = window(tags=["x"], weekly=every_day, starts_at=100.0, ends_at=200.0)
     assert [bounded.active_at(t) for t in (99.0, 100.0, 199.9, 200.0)] == [False, True, True, False]
     assert not window(tags=["x"], starts_at=100.0).active_at(150.0)
+
+
+def test_a_cron_window_is_open_from_each_start_for_its_duration() -> None:
+    # 02:30 on weekdays, 45 minutes; 2024-05-03 is a Friday, 05-04 a Saturday
+    nightly = CronWindow(expression="30 2 * * mon-fri", duration=45 * 60)
+    assert not cron_active(nightly, utc(2024, 5, 3, 2, 29, 59))
+    assert cron_active(nightly, utc(2024, 5, 3, 2, 30))
+    assert cron_active(nightly, utc(2024, 5, 3, 3, 14, 59))
+    assert not cron_active(nightly, utc(2024, 5, 3, 3, 15))
+    assert not cron_active(nightly, utc(2024, 5, 4, 2, 45))  # Saturday: no start
+
+
+def test_a_cron_window_longer_than_its_period_stays_open() -> None:
+    every_ten = CronWindow(expression="*/10 * * * *", duration=15 * 60)
+    assert all(cron_active(every_ten, utc(2024, 5, 3, 8, m)) for m in range(60))
+    first_of_month = CronWindow(expression="0 0 1 * *", duration=3 * 86_400)
+    assert cron_active(first_of_month, utc(2024, 6, 3, 23, 59))
+    assert not cron_active(first_of_month, utc(2024, 6, 4, 0, 0))
+
+
+def test_a_cron_window_starts_at_local_time_across_daylight_saving() -> None:
+    nightly = CronWindow(expression="30 2 * * sun", duration=3600, timezone="Europe/Berlin")
+    assert cron_active(nightly, utc(2024, 3, 24, 1, 45))  # winter: 02:45 local
+    assert cron_active(nightly, utc(2024, 4, 7, 0, 45))  # summer: 02:45 local
+    assert not cron_active(nightly, utc(2024, 4, 7, 1, 45))
+    # 2024-03-31 has no 02:30 in Berlin: the start falls on the next minute, 03:00
+    assert cron_active(nightly, utc(2024, 3, 31, 1, 30))  # 03:30 local
+    assert not cron_active(nightly, utc(2024, 3, 31, 0, 59))  # 01:59 local
+
+
+def test_bounds_limit_a_cron_window() -> None:
+    hourly = CronWindow(expression="0 * * * *", duration=600)
+    bounded = window(tags=["x"], cron=hourly, starts_at=utc(2024, 5, 3), ends_at=utc(2024, 5, 4))
+    assert bounded.active_at(utc(2024, 5, 3, 5, 5))
+    assert not bounded.active_at(utc(2024, 5, 3, 5, 15))
+    assert not bounded.active_at(utc(2024, 5, 4, 5, 5))
+    assert window(tags=["x"], cron=hourly).active_at(utc(2030, 1, 1, 0, 0))
 
 
 def test_a_window_covers_the_monitors_it_names_and_those_with_its_tags() -> None:

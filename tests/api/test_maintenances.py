@@ -43,6 +43,16 @@ async def test_a_window_is_created_read_changed_and_deleted(
     assert changed.json()["weekly"] == {**weekly, "duration": 10800.0}
     assert changed.json()["active"] is False  # a Wednesday
 
+    cron = {"expression": "0  3 * * *", "duration": "1h", "timezone": "Europe/Berlin"}
+    both = await client.patch(url, headers=write_auth, json={"cron": cron})
+    assert _fields(both) == {"cron": "give weekly or cron, not both (set the other to null)"}
+    changed = await client.patch(url, headers=write_auth, json={"cron": cron, "weekly": None})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["weekly"], changed.json()["cron"]) == (
+        None,
+        {"expression": "0 3 * * *", "duration": 3600.0, "timezone": "Europe/Berlin"},
+    )
+
     assert (await client.delete(url, headers=write_auth)).status_code == 204
     assert (await client.get(url, headers=read_auth)).status_code == 404
     assert (await client.delete(url, headers=write_auth)).status_code == 404
@@ -72,6 +82,26 @@ async def test_invalid_windows_are_refused_naming_each_field(
         "weekly.duration",
         "weekly.timezone",
     }
+    bad_cron = await client.post(
+        "/api/v1/maintenances",
+        headers=write_auth,
+        json={
+            "name": "x",
+            "tags": ["a"],
+            "cron": {"expression": "61 * * *", "duration": "9d", "timezone": 3, "every": 1},
+        },
+    )
+    assert bad_cron.status_code == 422
+    errors = _fields(bad_cron)
+    assert set(errors) == {"cron.expression", "cron.duration", "cron.timezone", "cron.every"}
+    assert errors["cron.expression"].startswith("'61 * * *': ")
+    assert "five fields" in errors["cron.expression"]
+    impossible = await client.post(
+        "/api/v1/maintenances",
+        headers=write_auth,
+        json={"name": "x", "tags": ["a"], "cron": {"expression": "0 0 30 2 *", "duration": 60}},
+    )
+    assert "cron.expression" in _fields(impossible)
     backwards = await client.post(
         "/api/v1/maintenances",
         headers=write_auth,

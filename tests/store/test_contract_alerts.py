@@ -8,7 +8,7 @@ import pytest
 
 from tests.alerts.scenarios import T0, make_channel, make_monitor, result
 from uptrack.alerts.records import AlertJob, ChannelSpec, Outcome
-from uptrack.alerts.windows import MaintenanceSpec, WeeklyWindow
+from uptrack.alerts.windows import CronWindow, MaintenanceSpec, WeeklyWindow
 from uptrack.errors import Conflict, InvalidInput, NotFound
 from uptrack.store.base import Store
 
@@ -278,6 +278,25 @@ def test_a_weekly_window_covers_its_days_at_its_local_time(store: Store) -> None
     assert store.get_state(monitor.id).status == "maintenance"
     assert store.list_maintenances() == [window]
     assert store.get_maintenance(window.id) == window
+
+
+def test_a_cron_window_is_stored_and_covers_its_starts(store: Store) -> None:
+    # T0 is Wednesday 2024-05-01 14:00 in Berlin: every weekday at 13:30, for an hour
+    monitor = make_monitor(store, tags=["batch"])
+    cron = CronWindow(expression="30 13 * * 1-5", duration=3600, timezone="Europe/Berlin")
+    window = store.create_maintenance(
+        MaintenanceSpec(name="lunch deploys", tags=["batch"], cron=cron), now=T0
+    )
+    assert store.get_maintenance(window.id) == window
+    assert window.spec.cron == cron
+    assert window.active_at(T0)
+    assert not window.active_at(T0 + 1800)
+    assert window.active_at(T0 + 86_400)  # Thursday
+    assert not window.active_at(T0 + 3 * 86_400)  # Saturday
+
+    store.record_results([result(monitor, 1, ok=False)])
+
+    assert store.get_state(monitor.id).status == "maintenance"
 
 
 def test_maintenance_windows_can_be_changed_and_deleted(store: Store) -> None:

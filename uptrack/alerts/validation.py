@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+from cronsim import CronSim, CronSimError
 
 from uptrack.alerts.labels import check_name, parse_tags
 from uptrack.alerts.records import ChannelSpec, StoredChannel
@@ -17,6 +18,7 @@ from uptrack.alerts.registry import channel_for, validate_channel
 from uptrack.alerts.windows import (
     MAX_WEEKLY_DURATION,
     WEEKDAYS,
+    CronWindow,
     MaintenanceSpec,
     WeeklyWindow,
 )
@@ -24,8 +26,9 @@ from uptrack.errors import FieldError, InvalidInput
 from uptrack.monitors import parse_duration
 
 CHANNEL_FIELDS = ("name", "kind", "settings", "tags")
-MAINTENANCE_FIELDS = ("name", "monitors", "tags", "starts_at", "ends_at", "weekly")
+MAINTENANCE_FIELDS = ("name", "monitors", "tags", "starts_at", "ends_at", "weekly", "cron")
 WEEKLY_FIELDS = ("days", "start", "duration", "timezone")
+CRON_FIELDS = ("expression", "duration", "timezone")
 READ_ONLY = ("id", "created_at", "updated_at", "active")
 MAX_MONITORS = 1000
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -124,32 +127,79 @@ def _weekly(raw: object, errors: list[FieldError]) -> WeeklyWindow | None:
     start = raw.get("start")
     if not isinstance(start, str) or not _CLOCK.match(start):
         errors.append(FieldError("weekly.start", "expected a local time HH:MM, like 02:30"))
-    duration = None
-    try:
-        duration = parse_duration(raw.get("duration"))
-        if not 0 < duration <= MAX_WEEKLY_DURATION:
-            errors.append(FieldError("weekly.duration", f"{duration:g} s is outside 1s to 7d"))
-    except ValueError as exc:
-        errors.append(FieldError("weekly.duration", str(exc)))
-    timezone = raw.get("timezone", "UTC")
-    try:
-        if not isinstance(timezone, str):
-            raise ValueError
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors.append(
-            FieldError(
-                "weekly.timezone", f"{timezone!r} is not an IANA time zone, like Europe/Berlin"
-            )
-        )
+    duration = _window_duration(raw.get("duration"), "weekly.duration", errors)
+    timezone = _timezone(raw.get("timezone", "UTC"), "weekly.timezone", errors)
     if errors:
         return None
     assert isinstance(days, list)
     assert isinstance(start, str)
     assert duration is not None
+    assert timezone is not None
     return WeeklyWindow(
         days=[d for d in WEEKDAYS if d in days], start=start, duration=duration, timezone=timezone
     )
+
+
+def _cron(raw: object, errors: list[FieldError]) -> CronWindow | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        errors.append(FieldError("cron", "expected an object: {expression, duration, timezone}"))
+        return None
+    for key in raw:
+        if key not in CRON_FIELDS:
+            known = ", ".join(CRON_FIELDS)
+            errors.append(FieldError(f"cron.{key}", f"is not a field of cron (fields: {known})"))
+    expression = raw.get("expression")
+    if not isinstance(expression, str) or not expression.strip():
+        errors.append(
+            FieldError("cron.expression", 'expected a cron expression, like "0 2 * * sun"')
+        )
+        expression = None
+    else:
+        expression = " ".join(expression.split())
+        try:
+            next(CronSim(expression, datetime.datetime.now(datetime.UTC)))
+        except (CronSimError, StopIteration) as exc:
+            reason = str(exc) or "it names no time"
+            errors.append(
+                FieldError(
+                    "cron.expression",
+                    f"{expression!r}: {reason} (five fields: minute hour day-of-month month "
+                    'day-of-week, like "0 2 * * sun")',
+                )
+            )
+    duration = _window_duration(raw.get("duration"), "cron.duration", errors)
+    timezone = _timezone(raw.get("timezone", "UTC"), "cron.timezone", errors)
+    if errors:
+        return None
+    assert expression is not None
+    assert duration is not None
+    assert timezone is not None
+    return CronWindow(expression=expression, duration=duration, timezone=timezone)
+
+
+def _window_duration(raw: object, field: str, errors: list[FieldError]) -> float | None:
+    try:
+        duration = parse_duration(raw)
+    except ValueError as exc:
+        errors.append(FieldError(field, str(exc)))
+        return None
+    if not 0 < duration <= MAX_WEEKLY_DURATION:
+        errors.append(FieldError(field, f"{duration:g} s is outside 1s to 7d"))
+        return None
+    return duration
+
+
+def _timezone(raw: object, field: str, errors: list[FieldError]) -> str | None:
+    try:
+        if not isinstance(raw, str):
+            raise ValueError
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors.append(FieldError(field, f"{raw!r} is not an IANA time zone, like Europe/Berlin"))
+        return None
+    return raw
 
 
 def parse_maintenance(
@@ -157,8 +207,8 @@ def parse_maintenance(
 ) -> MaintenanceSpec:
     """A maintenance window from an API body; with `base`, a partial update of it.
 
-    One-off: `starts_at` and `ends_at`. Weekly: `weekly` (then `starts_at` and
-    `ends_at` are optional bounds). It covers `monitors` (ids) and `tags`."""
+    One-off: `starts_at` and `ends_at`. Weekly: `weekly`; cron: `cron` (then
+    `starts_at` and `ends_at` are optional bounds). It covers `monitors` (ids) and `tags`."""
     errors = _unknown(raw, MAINTENANCE_FIELDS, "maintenance window")
     old: dict[str, Any] = msgspec.to_builtins(base) if base is not None else {}
     values = old | dict(raw)
@@ -177,14 +227,18 @@ def parse_maintenance(
         errors.append(FieldError("monitors", "name the monitors (ids) or tags the window covers"))
     starts_at = parse_time(values.get("starts_at"), "starts_at", errors)
     ends_at = parse_time(values.get("ends_at"), "ends_at", errors)
-    weekly_errors: list[FieldError] = []
-    weekly = _weekly(values.get("weekly"), weekly_errors)
-    errors.extend(weekly_errors)
-    if weekly is None and not weekly_errors and (starts_at is None or ends_at is None):
+    recurrence_errors: list[FieldError] = []
+    weekly = _weekly(values.get("weekly"), recurrence_errors)
+    cron = _cron(values.get("cron"), recurrence_errors)
+    errors.extend(recurrence_errors)
+    if values.get("weekly") is not None and values.get("cron") is not None:
+        errors.append(FieldError("cron", "give weekly or cron, not both (set the other to null)"))
+    recurring = weekly is not None or cron is not None
+    if not recurring and not recurrence_errors and (starts_at is None or ends_at is None):
         errors.append(
             FieldError(
                 "ends_at" if starts_at is not None else "starts_at",
-                "a one-off window needs starts_at and ends_at (or give weekly)",
+                "a one-off window needs starts_at and ends_at (or give weekly or cron)",
             )
         )
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
@@ -199,4 +253,5 @@ def parse_maintenance(
         starts_at=starts_at,
         ends_at=ends_at,
         weekly=weekly,
+        cron=cron,
     )

@@ -1,9 +1,11 @@
 """Maintenance windows: when they are active, which monitors they cover, and what
 that does to a monitor's state (checked as usual, shown as `maintenance`, never alerting).
 
-A window is one-off (`starts_at` .. `ends_at`) or weekly (`weekly`: days, a local
-start time, a duration, a time zone; `starts_at` / `ends_at` then bound the
-recurrence). It covers the monitors it names by id and those carrying one of its tags.
+A window is one-off (`starts_at` .. `ends_at`), weekly (`weekly`: days, a local
+start time, a duration, a time zone) or cron (`cron`: a five-field cron expression
+for the starts, a duration, a time zone); a recurring window's `starts_at` /
+`ends_at` bound the recurrence. It covers the monitors it names by id and those
+carrying one of its tags.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
+from cronsim import CronSim
 
 from uptrack.model import Monitor, MonitorState, Result, Transition
 from uptrack.slots import slot_time
@@ -38,6 +41,14 @@ class WeeklyWindow(msgspec.Struct, frozen=True, kw_only=True):
         return int(hours) * 60 + int(minutes)
 
 
+class CronWindow(msgspec.Struct, frozen=True, kw_only=True):
+    """Starting at every time cron `expression` names in `timezone`, for `duration` seconds."""
+
+    expression: str
+    duration: float
+    timezone: str = "UTC"
+
+
 class MaintenanceSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A validated window (`uptrack.alerts.validation.parse_maintenance`)."""
 
@@ -47,6 +58,7 @@ class MaintenanceSpec(msgspec.Struct, frozen=True, kw_only=True):
     starts_at: float | None = None  # Unix seconds; required for a one-off window
     ends_at: float | None = None
     weekly: WeeklyWindow | None = None
+    cron: CronWindow | None = None
 
 
 class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,9 +77,11 @@ class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
             return False
         if spec.ends_at is not None and t >= spec.ends_at:
             return False
-        if spec.weekly is None:
-            return spec.starts_at is not None and spec.ends_at is not None
-        return weekly_active(spec.weekly, t)
+        if spec.weekly is not None:
+            return weekly_active(spec.weekly, t)
+        if spec.cron is not None:
+            return cron_active(spec.cron, t)
+        return spec.starts_at is not None and spec.ends_at is not None
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,6 +107,22 @@ def weekly_active(window: WeeklyWindow, t: float) -> bool:
         if begins <= t < begins + window.duration:
             return True
     return False
+
+
+def cron_active(window: CronWindow, t: float) -> bool:
+    """Whether Unix time `t` falls in an occurrence of the cron window: the latest
+    start at or before `t` (all occurrences last as long, so no earlier one ends
+    later) is less than `duration` ago.
+
+    Starts are local wall-clock times as cron reads them: a time skipped by a
+    daylight-saving change starts at the first minute after it."""
+    zone = _zone(window.timezone)
+    local = datetime.datetime.fromtimestamp(t, zone).replace(second=0, microsecond=0)
+    # reverse iteration yields times strictly before its start: begin a minute later
+    # so a start at `t`'s own minute counts
+    starts = CronSim(window.expression, local + datetime.timedelta(minutes=1), reverse=True)
+    begins = next(starts, None)
+    return begins is not None and begins.timestamp() <= t < begins.timestamp() + window.duration
 
 
 def apply_windows(
