@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from uptrack.alerts.records import ChannelSpec
 from uptrack.cli import main
 from uptrack.store.sqlite import SqliteStore
 
@@ -123,6 +124,37 @@ def test_an_invalid_file_changes_nothing_and_names_every_bad_field_with_its_line
     assert "line 7: monitors[1].kind: 'carrier-pigeon' is not a known kind" in err
     assert "line 14: monitors[2].timeout: 90 s must be below the interval (60 s)" in err
     assert stored(data) == before
+
+
+def test_a_monitor_routed_to_a_channel_that_does_not_exist_is_refused_with_its_line(
+    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routed = GOOD + "    channels: [oncall, slack-ops]\n"
+    assert main(["apply", str(write(tmp_path, routed)), "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "line 11: monitors[1].channels[0]: no channel is named 'oncall'; no channel" in err
+    assert "monitors[1].channels[1]: no channel is named 'slack-ops'" in err
+    assert stored(data) == {}
+
+    store = SqliteStore(data / "uptrack.db")
+    try:
+        store.create_channel(
+            ChannelSpec(name="oncall", kind="webhook", settings={"url": "http://127.0.0.1:9/"}),
+            now=0,
+        )
+    finally:
+        store.close()
+    assert main(["apply", str(write(tmp_path, routed)), "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "channels[0]" not in err
+    assert (
+        "monitors[1].channels[1]: no channel is named 'slack-ops'; the stored channels are 'oncall'"
+        in err
+    )
+
+    routed = GOOD + "    channels: [oncall]\n"
+    assert main(["apply", str(write(tmp_path, routed)), "--data-dir", str(data)]) == 0
+    assert stored(data)["Database"].channels == ["oncall"]  # type: ignore[attr-defined]
 
 
 def test_a_duplicate_name_in_the_file_is_refused_with_both_lines(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import msgspec
@@ -22,9 +22,12 @@ class Change(msgspec.Struct, frozen=True):
     fields: list[str] = []  # for updates: the fields that differ
 
 
-def load_monitors_file(path: Path, kinds: KindCatalog) -> list[MonitorSpec]:
+def load_monitors_file(
+    path: Path, kinds: KindCatalog, channels: Collection[str] | None = None
+) -> list[MonitorSpec]:
     """Parse and validate the whole file; InvalidInput lists every bad field with
-    its line (`monitors[2].interval`, line 14)."""
+    its line (`monitors[2].interval`, line 14). With `channels` (the names of the
+    stored alert channels), a monitor routed to any other name is refused too."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -101,10 +104,26 @@ def load_monitors_file(path: Path, kinds: KindCatalog) -> list[MonitorSpec]:
             )
             continue
         seen[spec.name] = item_line
+        if channels is not None:
+            errors += _unknown_channels(spec, channels, where, lines.get("channels", item_line))
         specs.append(spec)
     if errors:
         raise InvalidInput(errors)
     return specs
+
+
+def _unknown_channels(
+    spec: MonitorSpec, channels: Collection[str], where: str, line: int
+) -> list[FieldError]:
+    if channels:
+        known = "the stored channels are " + ", ".join(repr(c) for c in sorted(channels))
+    else:
+        known = "no channel is stored yet: create it first (POST /api/v1/channels)"
+    return [
+        FieldError(f"{where}.channels[{i}]", f"no channel is named {name!r}; {known}", line)
+        for i, name in enumerate(spec.channels)
+        if name not in channels
+    ]
 
 
 def plan_changes(

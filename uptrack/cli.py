@@ -193,9 +193,10 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def _apply(args: argparse.Namespace, config: Config) -> int:
     from checker.registry import KINDS
 
-    specs = load_monitors_file(args.file, KINDS)
     store = _open_store(config)
     try:
+        channels = {c.name for c in store.list_channels()}
+        specs = load_monitors_file(args.file, KINDS, channels)
         plan, changes, unchanged = plan_changes(specs, store.all_monitors())
         for change in changes:
             detail = f" ({', '.join(change.fields)})" if change.fields else ""
