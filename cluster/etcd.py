@@ -19,7 +19,9 @@ Exceptions:
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, NoReturn, Self, TypeVar
 
@@ -219,11 +221,38 @@ Op = Get | Put | Delete
 # -- the client -------------------------------------------------------------------------
 
 
+def tls_context(
+    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """How to reach etcd over https: trust `ca_file` (else the system's CAs) and, for
+    etcd's `--client-cert-auth`, show `cert_file` with `key_file`.
+
+    ValueError names the file that is missing or not PEM of the expected kind."""
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("a client certificate needs both its certificate and its key file")
+    for path in (ca_file, cert_file, key_file):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError(f"{ca_file}: not a PEM CA certificate ({exc})") from None
+    if cert_file is not None and key_file is not None:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"{cert_file} with {key_file}: not a PEM certificate and its key ({exc})"
+            ) from None
+    return context
+
+
 class EtcdClient:
     """One connection pool to an etcd cluster's gateways, used from trio.
 
     `async with EtcdClient(["http://10.0.0.1:2379", ...]) as etcd:` — the pool closes
-    with the block. Safe for concurrent use by many tasks.
+    with the block. Safe for concurrent use by many tasks. For https endpoints, `tls`
+    (from `tls_context`) says which CA to trust and which client certificate to show.
     """
 
     def __init__(
@@ -233,6 +262,7 @@ class EtcdClient:
         timeout: float = DEFAULT_TIMEOUT,
         watch_idle: float = DEFAULT_WATCH_IDLE,
         watch_reconnect: float = DEFAULT_WATCH_RECONNECT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("endpoints: at least one etcd URL is needed")
@@ -245,7 +275,9 @@ class EtcdClient:
         self.watch_reconnect = watch_reconnect
         self._preferred = 0  # the endpoint that answered last
         # one pool, watches stream over it too; etcd is never reached through a proxy
-        self.http = httpx.AsyncClient(headers=HEADERS, trust_env=False)
+        self.http = httpx.AsyncClient(
+            headers=HEADERS, trust_env=False, verify=tls if tls is not None else True
+        )
 
     async def __aenter__(self) -> Self:
         return self

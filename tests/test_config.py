@@ -92,3 +92,46 @@ def test_the_spool_bound_is_a_whole_number_in_range() -> None:
     assert load_config(env={"UPTRACK_SPOOL_MAX_RESULTS": "5000"}).spool_max_results == 5000
     with pytest.raises(ConfigError, match="spool_max_results: must be from 1000"):
         load_config(env={"UPTRACK_SPOOL_MAX_RESULTS": "10"})
+
+
+def test_etcd_tls_files_are_checked_when_the_settings_are_read(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    ca_file, cert_file, key_file = (tmp_path / n for n in ("ca.pem", "client.pem", "client.key"))
+    ca.cert_pem.write_to_path(str(ca_file))
+    client = ca.issue_cert("node1")
+    client.cert_chain_pems[0].write_to_path(str(cert_file))
+    client.private_key_pem.write_to_path(str(key_file))
+    cluster = {"UPTRACK_ETCD": "https://10.0.0.1:2379", "UPTRACK_DATABASE": "postgresql://db/u"}
+
+    def settings(**extra: str) -> dict[str, str]:
+        return cluster | {f"UPTRACK_{k.upper()}": v for k, v in extra.items()}
+
+    config = load_config(
+        env=settings(etcd_ca=str(ca_file), etcd_cert=str(cert_file), etcd_key=str(key_file))
+    )
+    context = config.etcd_tls()
+    assert context is not None
+    assert context.verify_mode.name == "CERT_REQUIRED"
+    assert load_config(env=cluster).etcd_tls() is None  # https with the system's CAs
+
+    refused = {
+        "UPTRACK_ETCD_CERT: etcd_cert: needs etcd_key too": settings(etcd_cert=str(cert_file)),
+        "UPTRACK_ETCD_CA: etcd_ca: " + str(tmp_path / "nope.pem") + ": no such file": settings(
+            etcd_ca=str(tmp_path / "nope.pem")
+        ),
+        "UPTRACK_ETCD_CA: etcd_ca: " + str(key_file) + ": not a PEM CA certificate": settings(
+            etcd_ca=str(key_file)
+        ),
+        "UPTRACK_ETCD_CERT: etcd_cert: " + str(ca_file) + " with " + str(cert_file): settings(
+            etcd_cert=str(ca_file), etcd_key=str(cert_file)
+        ),
+        "UPTRACK_ETCD_CA: etcd_ca: is set, but the etcd URLs are http://": settings(
+            etcd="http://10.0.0.1:2379", etcd_ca=str(ca_file)
+        ),
+    }
+    for message, env in refused.items():
+        with pytest.raises(ConfigError) as raised:
+            load_config(env=env)
+        assert str(raised.value).startswith(message), (message, str(raised.value))

@@ -43,6 +43,9 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 def _cluster_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--etcd", metavar="URL[,URL…]", help="etcd client URLs (a cluster)")
     parser.add_argument("--etcd-prefix", help="key prefix of this deployment (default /uptrack/)")
+    parser.add_argument("--etcd-ca", metavar="FILE", help="CA certificate of https etcd URLs")
+    parser.add_argument("--etcd-cert", metavar="FILE", help="client certificate for etcd")
+    parser.add_argument("--etcd-key", metavar="FILE", help="key of the client certificate")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -117,6 +120,9 @@ def _config(args: argparse.Namespace) -> Config:
         "log_level",
         "etcd",
         "etcd_prefix",
+        "etcd_ca",
+        "etcd_cert",
+        "etcd_key",
         "lease_ttl",
         "api_url",
     ):
@@ -348,7 +354,7 @@ def _etcd_endpoints(config: Config) -> list[str]:
 async def _read_cluster(config: Config) -> tuple[list[NodeInfo], dict[int, str], int | None]:
     keys = Keys(config.etcd_prefix)
     try:
-        async with EtcdClient(_etcd_endpoints(config)) as etcd:
+        async with EtcdClient(_etcd_endpoints(config), tls=config.etcd_tls()) as etcd:
             listed = await etcd.range(keys.prefix, prefix=True)
     except EtcdError as exc:
         raise UptrackError(f"etcd: {exc}") from None
@@ -393,7 +399,7 @@ async def _drain_node(config: Config, name: str, wait: float) -> int:
         known = ", ".join(sorted({n.name for n in nodes})) or "none"
         raise UptrackError(f"no node named {name!r} is registered (registered: {known})")
     try:
-        async with EtcdClient(_etcd_endpoints(config)) as etcd:
+        async with EtcdClient(_etcd_endpoints(config), tls=config.etcd_tls()) as etcd:
             # on a lease: a request nobody deletes (this command killed) goes away
             lease = await etcd.grant(int(wait) + 60)
             await etcd.put(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from cluster.etcd import tls_context
 from uptrack.errors import ConfigError
 from uptrack.monitors import parse_duration
 from uptrack.slots import DEFAULT_SHARDS
@@ -35,6 +37,11 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     # Empty: a single node. Comma-separated etcd client URLs: a cluster (DESIGN §4).
     etcd: str = ""
     etcd_prefix: str = "/uptrack/"
+    # https etcd URLs: the CA to trust (empty: the system's), and the client
+    # certificate and key etcd's --client-cert-auth asks for.
+    etcd_ca: str = ""
+    etcd_cert: str = ""
+    etcd_key: str = ""
     lease_ttl: float = 5.0
     # How peers reach this node's API (peer health while etcd is out of reach).
     api_url: str = ""
@@ -63,6 +70,12 @@ class Config(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def etcd_endpoints(self) -> list[str]:
         return [url.strip() for url in self.etcd.split(",") if url.strip()]
+
+    def etcd_tls(self) -> ssl.SSLContext | None:
+        """The TLS settings of the etcd client; None: the defaults (system CAs)."""
+        if not (self.etcd_ca or self.etcd_cert):
+            return None
+        return tls_context(self.etcd_ca or None, self.etcd_cert or None, self.etcd_key or None)
 
     @property
     def advertised_url(self) -> str:
@@ -185,6 +198,26 @@ def _validate_cluster(config: Config, fail: Callable[[str, str], ConfigError]) -
             "a cluster needs a shared PostgreSQL database: set database to a postgresql:// "
             "URL (SQLite in the data directory is for a single node)",
         )
+    given = [k for k in ("etcd_ca", "etcd_cert", "etcd_key") if getattr(config, k)]
+    if given and any(url.startswith("http://") for url in config.etcd_endpoints):
+        raise fail(given[0], "is set, but the etcd URLs are http://: use https:// URLs")
+    if bool(config.etcd_cert) != bool(config.etcd_key):
+        given_one, other = (
+            ("etcd_cert", "etcd_key") if config.etcd_cert else ("etcd_key", "etcd_cert")
+        )
+        raise fail(
+            given_one, f"needs {other} too: a client certificate is a certificate and its key"
+        )
+    if config.etcd_ca:
+        try:
+            tls_context(config.etcd_ca)
+        except ValueError as exc:
+            raise fail("etcd_ca", str(exc)) from None
+    if config.etcd_cert:
+        try:
+            config.etcd_tls()
+        except ValueError as exc:
+            raise fail("etcd_cert", str(exc)) from None
     if config.lease_ttl < 2:
         raise fail("lease_ttl", f"{config.lease_ttl:g} s is below etcd's minimum of 2 seconds")
     if config.lease_ttl != int(config.lease_ttl):

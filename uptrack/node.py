@@ -175,7 +175,7 @@ class Node:
         etcd: EtcdClient | None = None
         coordinator = self.coordinator
         if coordinator is None and self.config.etcd_endpoints:
-            etcd = EtcdClient(self.config.etcd_endpoints)
+            etcd = EtcdClient(self.config.etcd_endpoints, tls=self.config.etcd_tls())
             coordinator = EtcdCoordinator(
                 etcd,
                 name=self.name,

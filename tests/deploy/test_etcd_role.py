@@ -18,8 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 import yaml
 
+from cluster.etcd import EtcdClient, Unavailable, tls_context
 from tests.deploy.commands import PLAYBOOKS, Run, ok, playbook, run, tool
 
 pytestmark = pytest.mark.slow
@@ -197,3 +199,31 @@ def test_the_snapshot_script_saves_a_snapshot_that_etcdctl_can_read(cluster: Clu
     (snapshot,) = (cluster.root / "m2" / "backups").glob("etcd-m2-*.db")
     status = ok(cluster.etcdctl("snapshot", "status", str(snapshot), "-w", "json")).output
     assert '"totalKey"' in status
+
+
+async def test_uptrack_talks_to_the_cluster_over_tls_with_a_client_certificate(
+    cluster: Cluster,
+) -> None:
+    endpoints = cluster.endpoints().split(",")
+    pki = cluster.pki
+    tls = tls_context(str(pki / "ca.crt"), str(pki / "m2.crt"), str(pki / "m2.key"))
+    async with EtcdClient(endpoints, tls=tls, timeout=5.0) as etcd:
+        listed = await etcd.range("/uptrack/tls-test/", prefix=True)
+        async with etcd.watch(
+            "/uptrack/tls-test/", prefix=True, start_revision=listed.revision + 1
+        ) as watch:
+            lease = await etcd.grant(5)
+            put = await etcd.put("/uptrack/tls-test/a", "over tls", lease=lease.id)
+            with trio.fail_after(10):
+                batch = await anext(watch)
+        assert [(e.kv.key, e.kv.value, e.kv.mod_revision) for e in batch.events] == [
+            ("/uptrack/tls-test/a", b"over tls", put.revision)
+        ]
+        assert await etcd.keepalive(lease.id) > 0
+        await etcd.revoke(lease.id)
+
+    # without a client certificate, etcd's --client-cert-auth turns the node away
+    anonymous = tls_context(str(pki / "ca.crt"))
+    async with EtcdClient(endpoints, tls=anonymous, timeout=2.0) as etcd:
+        with pytest.raises(Unavailable):
+            await etcd.get("/uptrack/tls-test/a")
