@@ -206,8 +206,12 @@ class EtcdCoordinator:
         # decide on a mirror that has seen this node's own last claims and releases:
         # one a watch event behind would show a shard just claimed as still the old
         # owner's, and the node would stop running it
-        with trio.move_on_after(self.ttl / 2):
+        with trio.move_on_after(self.ttl / 2) as waited:
             await self.mirror.reached(self._written)
+        if waited.cancelled_caught:
+            log.info("cluster.mirror_behind", written=self._written, mirror=self.mirror.revision)
+        if self.draining:
+            return  # the drain began while this pass waited: claim nothing more
         kvs = self.mirror.kvs
         request = kvs.get(self.keys.drain_request(self.name))
         # only a request made after this process joined: a stale one must not stop
@@ -266,6 +270,8 @@ class EtcdCoordinator:
             for shard in release:
                 await self._delete_if_mine(shard)
             log.info("cluster.released", node=self.node_id, shards=release)
+        if self.draining:
+            return
         claimed = []
         for shard, epoch in (await self._claim_all(claim)).items():
             if epoch is None:
@@ -275,7 +281,8 @@ class EtcdCoordinator:
                 claimed.append(shard)
         if claimed:
             log.info("cluster.claimed", node=self.node_id, shards=claimed)
-        await self._apply(run)
+        if not self.draining:  # release_all stopped the runners meanwhile: keep them so
+            await self._apply(run)
 
     async def _apply(self, run: Assignment) -> None:
         if dict(run) != self.owned:
@@ -296,8 +303,8 @@ class EtcdCoordinator:
                 [Compare.create_revision(k, "==", 0) for k in keys],
                 [Put(k, self.node_id, self.lease.id) for k in keys],
             )
-            self._wrote(result.revision)
             if result.succeeded:
+                self._wrote(result.revision)
                 out.update(dict.fromkeys(batch, result.revision))
             else:
                 for shard in batch:
@@ -310,15 +317,20 @@ class EtcdCoordinator:
         result = await self.etcd.txn(
             [Compare.create_revision(key, "==", 0)], [Put(key, self.node_id, self.lease.id)]
         )
+        if not result.succeeded:
+            return None
         self._wrote(result.revision)
-        return result.revision if result.succeeded else None
+        return result.revision
 
     async def _delete_if_mine(self, shard: int) -> None:
         key = self.keys.shard(shard)
         result = await self.etcd.txn([Compare.value(key, "==", self.node_id)], [Delete(key)])
-        self._wrote(result.revision)
+        if result.succeeded:
+            self._wrote(result.revision)
 
     def _wrote(self, revision: int) -> None:
+        """Remember a write of this node that changed a key under the prefix (a failed
+        compare's revision may belong to keys the mirror never sees)."""
         self._written = max(self._written, revision)
 
     async def _register(self) -> None:

@@ -35,7 +35,19 @@ class Mirror:
         self._advanced = trio.Event()
 
     async def relist(self) -> None:
+        """Read the prefix anew. A listing behind what the mirror had seen means etcd's
+        history went back (restored from a snapshot, whether a watch noticed it or
+        etcd was away so long that the watch gave up): `rewound_to` records it."""
         listed = await self._etcd.range(self.prefix, prefix=True)
+        if listed.revision < self.revision:
+            log.warning(
+                "etcd.history_rewound",
+                prefix=self.prefix,
+                revision=self.revision,
+                etcd_revision=listed.revision,
+            )
+            self.rewound_to = listed.revision
+            self.rewinds += 1
         self.kvs = {kv.key: kv for kv in listed.kvs}
         self.revision = listed.revision
         self._advance()
@@ -81,17 +93,11 @@ class Mirror:
                     async for batch in watch:
                         self.apply(batch)
                         changed()
-            except HistoryRewound as exc:
-                log.warning(
-                    "etcd.history_rewound",
-                    prefix=self.prefix,
-                    revision=self.revision,
-                    etcd_revision=exc.revision,
-                )
+            except HistoryRewound:
+                # the member that took the watch back is behind: a restored etcd (which
+                # the listing confirms), or a follower still catching up (it does not)
                 await self.relist()
                 self.relists += 1
-                self.rewound_to = self.revision
-                self.rewinds += 1
                 changed()
             except Compacted as exc:
                 log.info(

@@ -1,13 +1,13 @@
 """Rendezvous hashing with bounded loads: which live node owns which shard (DESIGN §4).
 
 Plain rendezvous hashing (the owner of shard s is the name with the highest
-H(name, s)) is stable but uneven: over 256 shards and three names a node gets
-about 12 % more or less than its third on average, and up to a quarter. Here every
+H(name, s)) is stable but uneven: over 256 shards and three names a node gets 7 %
+more or less than its third on average, and over a quarter at worst. Here every
 name takes floor(S / N) shards, and S mod N of them one more: (name, shard) pairs
 are taken in order of falling H(name, s), and a pair whose shard is taken or whose
-name has its share is skipped. So every node's share is exact give or take one; adding a node moves
-about as many shards as plain rendezvous does (a few more of them between old
-nodes), removing one moves its shards and a handful besides.
+name has its share is skipped. So every node's share is exact give or take one;
+adding a node moves about as many shards as plain rendezvous does (a few more of
+them between old nodes), removing one moves its shards and a handful besides.
 """
 
 from __future__ import annotations

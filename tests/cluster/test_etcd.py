@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -572,23 +573,34 @@ async def test_a_watch_on_etcd_restored_from_an_older_snapshot_raises_history_re
                 await anext(watch)
 
 
+@pytest.mark.parametrize("down_for", [0, 2.5], ids=["watch-resumes", "watch-gives-up"])
 async def test_a_mirror_relists_when_etcd_is_restored_from_an_older_snapshot(
-    etcd_member: EtcdMember, prefix: str, tmp_path: Path
+    etcd_member: EtcdMember, prefix: str, tmp_path: Path, down_for: float
 ) -> None:
     snapshot = tmp_path / "snap.db"
-    async with EtcdClient(etcd_member.endpoints, timeout=1.0) as etcd:
+    # the watch gives up after 1 s: a longer restore is noticed by the next listing
+    async with EtcdClient(etcd_member.endpoints, timeout=1.0, watch_reconnect=1.0) as etcd:
         await etcd.put(prefix + "a", "1")
         await save_snapshot(etcd_member, snapshot)
         mirror = Mirror(etcd, prefix)
         changes = Changes()
+
+        async def follow() -> None:  # as the coordinator does: run again when it gives up
+            while True:
+                with contextlib.suppress(Unavailable):
+                    await mirror.run(changes)
+                await trio.sleep(0.2)
+
         async with trio.open_nursery() as nursery:
             await etcd.put(prefix + "b", "2")
-            await etcd.put(prefix + "c", "3")
-            await nursery.start(mirror.run, changes)
+            seen = await etcd.put(prefix + "c", "3")
+            nursery.start_soon(follow)
+            await changes.until(lambda: mirror.revision == seen.revision)
             assert set(mirror.kvs) == {prefix + "a", prefix + "b", prefix + "c"}
 
-            await restore_snapshot(etcd_member, snapshot)  # back to "a" alone
+            await restore_snapshot(etcd_member, snapshot, down_for=down_for)  # "a" alone
             await changes.until(lambda: set(mirror.kvs) == {prefix + "a"})
+            assert (mirror.rewinds, mirror.rewound_to) == (1, seen.revision - 2)
             # and it follows the restored etcd from there, even below its old revision
             await etcd.put(prefix + "d", "4")
             await changes.until(lambda: set(mirror.kvs) == {prefix + "a", prefix + "d"})

@@ -75,10 +75,11 @@ async def save_snapshot(member: EtcdMember, snapshot: Path) -> None:
     await trio.run_process(command, capture_stdout=True, capture_stderr=True)
 
 
-async def restore_snapshot(member: EtcdMember, snapshot: Path) -> None:
+async def restore_snapshot(member: EtcdMember, snapshot: Path, *, down_for: float = 0) -> None:
     """Stop the member and bring it back on `snapshot` alone, as the runbook's restore
-    does: same name, address and cluster, an older revision."""
+    does: same name, address and cluster, an older revision; `down_for` seconds at least."""
     member.stop()
+    await trio.sleep(down_for)
     restored = member.data_dir.with_name(member.data_dir.name + ".restored")
     await trio.run_process(
         [
