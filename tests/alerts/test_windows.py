@@ -99,6 +99,14 @@ def test_a_cron_window_starts_at_local_time_across_daylight_saving() -> None:
     assert not cron_active(nightly, utc(2024, 3, 31, 0, 59))  # 01:59 local
 
 
+def test_a_cron_window_opens_in_the_hour_that_repeats_when_clocks_go_back() -> None:
+    # 2024-10-27: Berlin goes from 03:00 CEST back to 02:00 CET; 02:00 CET is 01:00 UTC
+    hourly = CronWindow(expression="0 * * * *", duration=600, timezone="Europe/Berlin")
+    assert cron_active(hourly, utc(2024, 10, 27, 0, 5))  # 02:05 CEST
+    assert cron_active(hourly, utc(2024, 10, 27, 1, 5))  # 02:05 CET, the hour again
+    assert not cron_active(hourly, utc(2024, 10, 27, 1, 15))
+
+
 def test_bounds_limit_a_cron_window() -> None:
     hourly = CronWindow(expression="0 * * * *", duration=600)
     bounded = window(tags=["x"], cron=hourly, starts_at=utc(2024, 5, 3), ends_at=utc(2024, 5, 4))

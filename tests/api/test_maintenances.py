@@ -88,13 +88,13 @@ async def test_invalid_windows_are_refused_naming_each_field(
         json={
             "name": "x",
             "tags": ["a"],
-            "cron": {"expression": "61 * * *", "duration": "9d", "timezone": 3, "every": 1},
+            "cron": {"expression": "61 * * * *", "duration": "9d", "timezone": 3, "every": 1},
         },
     )
     assert bad_cron.status_code == 422
     errors = _fields(bad_cron)
     assert set(errors) == {"cron.expression", "cron.duration", "cron.timezone", "cron.every"}
-    assert errors["cron.expression"].startswith("'61 * * *': ")
+    assert errors["cron.expression"].startswith("'61 * * * *': ")
     assert "five fields" in errors["cron.expression"]
     impossible = await client.post(
         "/api/v1/maintenances",
@@ -102,6 +102,12 @@ async def test_invalid_windows_are_refused_naming_each_field(
         json={"name": "x", "tags": ["a"], "cron": {"expression": "0 0 30 2 *", "duration": 60}},
     )
     assert "cron.expression" in _fields(impossible)
+    seconds = await client.post(
+        "/api/v1/maintenances",
+        headers=write_auth,
+        json={"name": "x", "tags": ["a"], "cron": {"expression": "0 0 2 * * *", "duration": 60}},
+    )
+    assert _fields(seconds)["cron.expression"].startswith("'0 0 2 * * *' has 6 fields; five")
     backwards = await client.post(
         "/api/v1/maintenances",
         headers=write_auth,

@@ -156,6 +156,15 @@ def _cron(raw: object, errors: list[FieldError]) -> CronWindow | None:
             FieldError("cron.expression", 'expected a cron expression, like "0 2 * * sun"')
         )
         expression = None
+    elif len(expression.split()) != 5:
+        errors.append(
+            FieldError(
+                "cron.expression",
+                f"{expression!r} has {len(expression.split())} fields; five are needed: "
+                'minute hour day-of-month month day-of-week, like "0 2 * * sun"',
+            )
+        )
+        expression = None
     else:
         expression = " ".join(expression.split())
         try:

@@ -117,10 +117,11 @@ def cron_active(window: CronWindow, t: float) -> bool:
     Starts are local wall-clock times as cron reads them: a time skipped by a
     daylight-saving change starts at the first minute after it."""
     zone = _zone(window.timezone)
-    local = datetime.datetime.fromtimestamp(t, zone).replace(second=0, microsecond=0)
-    # reverse iteration yields times strictly before its start: begin a minute later
-    # so a start at `t`'s own minute counts
-    starts = CronSim(window.expression, local + datetime.timedelta(minutes=1), reverse=True)
+    # reverse iteration yields times strictly before its start: begin at the next
+    # whole minute so a start in `t`'s own minute counts (computed on Unix time, so
+    # the repeated hour when clocks go back keeps its fold)
+    after = datetime.datetime.fromtimestamp((t // 60 + 1) * 60, zone)
+    starts = CronSim(window.expression, after, reverse=True)
     begins = next(starts, None)
     return begins is not None and begins.timestamp() <= t < begins.timestamp() + window.duration
 
