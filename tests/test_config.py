@@ -127,6 +127,10 @@ def test_etcd_tls_files_are_checked_when_the_settings_are_read(tmp_path: Path) -
         "UPTRACK_ETCD_CERT: etcd_cert: " + str(ca_file) + " with " + str(cert_file): settings(
             etcd_cert=str(ca_file), etcd_key=str(cert_file)
         ),
+        "UPTRACK_ETCD_KEY: etcd_key: " + str(tmp_path / "nope.key") + ": no such file": settings(
+            etcd_cert=str(cert_file), etcd_key=str(tmp_path / "nope.key")
+        ),
+        "UPTRACK_ETCD_CA: etcd_ca: is set, but etcd is not": {"UPTRACK_ETCD_CA": str(ca_file)},
         "UPTRACK_ETCD_CA: etcd_ca: is set, but the etcd URLs are http://": settings(
             etcd="http://10.0.0.1:2379", etcd_ca=str(ca_file)
         ),

@@ -199,8 +199,14 @@ def _validate_cluster(config: Config, fail: Callable[[str, str], ConfigError]) -
             "URL (SQLite in the data directory is for a single node)",
         )
     given = [k for k in ("etcd_ca", "etcd_cert", "etcd_key") if getattr(config, k)]
+    if given and not config.etcd_endpoints:
+        raise fail(given[0], "is set, but etcd is not (a single node uses no etcd)")
     if given and any(url.startswith("http://") for url in config.etcd_endpoints):
         raise fail(given[0], "is set, but the etcd URLs are http://: use https:// URLs")
+    for key in ("etcd_ca", "etcd_cert", "etcd_key"):
+        path = getattr(config, key)
+        if path and not Path(path).is_file():
+            raise fail(key, f"{path}: no such file")
     if bool(config.etcd_cert) != bool(config.etcd_key):
         given_one, other = (
             ("etcd_cert", "etcd_key") if config.etcd_cert else ("etcd_key", "etcd_cert")
