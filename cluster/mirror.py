@@ -62,9 +62,11 @@ class Mirror:
         self._advance()
 
     async def reached(self, revision: int) -> None:
-        """Wait until every change up to `revision` is in the mirror (callers set the
-        deadline: a mirror cut off from etcd does not advance)."""
-        while self.revision < revision:
+        """Wait until every change up to `revision` is in the mirror, or etcd's history
+        went back (then `revision` may never come). Callers set the deadline: a mirror
+        cut off from etcd does not advance."""
+        rewinds = self.rewinds
+        while self.revision < revision and self.rewinds == rewinds:
             await self._advanced.wait()
 
     def _advance(self) -> None:
