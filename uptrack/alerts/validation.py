@@ -107,18 +107,28 @@ def parse_time(value: object, field: str, errors: list[FieldError]) -> float | N
     return None
 
 
-def _weekly(raw: object, errors: list[FieldError]) -> WeeklyWindow | None:
+def _recurrence(
+    raw: object, name: str, fields: tuple[str, ...], errors: list[FieldError]
+) -> Mapping[str, Any] | None:
+    """The object of a recurring window (`weekly`, `cron`), its unknown keys named."""
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        errors.append(FieldError("weekly", "expected an object: {days, start, duration, timezone}"))
+        errors.append(FieldError(name, f"expected an object: {{{', '.join(fields)}}}"))
         return None
     for key in raw:
-        if key not in WEEKLY_FIELDS:
-            known = ", ".join(WEEKLY_FIELDS)
+        if key not in fields:
+            known = ", ".join(fields)
             errors.append(
-                FieldError(f"weekly.{key}", f"is not a field of weekly (fields: {known})")
+                FieldError(f"{name}.{key}", f"is not a field of {name} (fields: {known})")
             )
+    return raw
+
+
+def _weekly(value: object, errors: list[FieldError]) -> WeeklyWindow | None:
+    raw = _recurrence(value, "weekly", WEEKLY_FIELDS, errors)
+    if raw is None:
+        return None
     days = raw.get("days")
     if not isinstance(days, list) or not days or any(d not in WEEKDAYS for d in days):
         errors.append(
@@ -140,16 +150,10 @@ def _weekly(raw: object, errors: list[FieldError]) -> WeeklyWindow | None:
     )
 
 
-def _cron(raw: object, errors: list[FieldError]) -> CronWindow | None:
+def _cron(value: object, errors: list[FieldError]) -> CronWindow | None:
+    raw = _recurrence(value, "cron", CRON_FIELDS, errors)
     if raw is None:
         return None
-    if not isinstance(raw, Mapping):
-        errors.append(FieldError("cron", "expected an object: {expression, duration, timezone}"))
-        return None
-    for key in raw:
-        if key not in CRON_FIELDS:
-            known = ", ".join(CRON_FIELDS)
-            errors.append(FieldError(f"cron.{key}", f"is not a field of cron (fields: {known})"))
     expression = raw.get("expression")
     if not isinstance(expression, str) or not expression.strip():
         errors.append(
