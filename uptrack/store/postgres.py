@@ -12,7 +12,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg.errors
 
@@ -36,7 +36,8 @@ from uptrack.store import postgres_heartbeats as heartbeat_rows
 from uptrack.store import postgres_rollups as rollups
 from uptrack.store import postgres_rows as rows
 from uptrack.store.alert_store import PostgresAlerts  # alerts (DESIGN §6)
-from uptrack.store.base import ApplyPlan, Page, Store
+from uptrack.store.base import Page, Store
+from uptrack.store.monitor_methods import MonitorMethods
 from uptrack.store.postgres_pool import open_pool, translated
 from uptrack.store.rollups import DAY, RetentionReport, Rollup, RollupReport, floor_to
 from uptrack.store.schema import load_migrations, pending_migrations
@@ -47,7 +48,7 @@ _PRUNE_EVERY = 60.0
 _MONITOR_CACHE = 200_000
 
 
-class PostgresStore(PostgresAlerts, Store):
+class PostgresStore(PostgresAlerts, MonitorMethods, Store):
     """One connection pool; every method borrows a connection for one transaction."""
 
     def __init__(
@@ -70,6 +71,9 @@ class PostgresStore(PostgresAlerts, Store):
     def _transaction(self) -> Iterator[rows.Conn]:
         with translated(), self._pool.connection() as db:
             yield db
+
+    def _write(self) -> AbstractContextManager[rows.Conn]:
+        return self._transaction()
 
     # -- lifecycle -------------------------------------------------------------
     def migrate(self) -> int:
@@ -99,29 +103,6 @@ class PostgresStore(PostgresAlerts, Store):
         self._pool.close()
 
     # -- monitors --------------------------------------------------------------
-    def create_monitor(self, spec: MonitorSpec, *, now: float) -> Monitor:
-        with self._transaction() as db:
-            return self._create(db, spec, now)
-
-    def update_monitor(self, monitor_id: str, spec: MonitorSpec, *, now: float) -> Monitor:
-        with self._transaction() as db:
-            return self._update(db, monitor_id, spec, now)
-
-    def delete_monitor(self, monitor_id: str) -> None:
-        with self._transaction() as db:
-            self._delete(db, monitor_id)
-
-    def apply_monitors(self, plan: ApplyPlan, *, now: float) -> None:
-        # Deletes free names for creates, updates may rename before a create reuses one.
-        with self._transaction() as db:
-            for monitor_id in plan.delete:
-                self._delete(db, monitor_id)
-            for monitor_id, spec in plan.update:
-                self._update(db, monitor_id, spec, now)
-            counts = self._shard_counts(db)
-            for spec in plan.create:
-                self._create(db, spec, now, counts)
-
     def get_monitor(self, monitor_id: str) -> Monitor:
         with self._transaction() as db:
             return rows.get_monitor(db, monitor_id)

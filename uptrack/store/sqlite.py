@@ -32,7 +32,8 @@ from uptrack.store import sqlite_heartbeats as heartbeat_rows
 from uptrack.store import sqlite_rollups as rollups
 from uptrack.store import sqlite_rows as rows
 from uptrack.store.alert_store import SqliteAlerts  # alerts (DESIGN §6)
-from uptrack.store.base import ApplyPlan, Page, Store
+from uptrack.store.base import Page, Store
+from uptrack.store.monitor_methods import MonitorMethods
 from uptrack.store.rollups import RetentionReport, Rollup, RollupReport
 from uptrack.store.schema import Migration, load_migrations, pending_migrations
 
@@ -43,7 +44,7 @@ _PRUNE_EVERY = 60.0
 _UNAVAILABLE = frozenset({5, 6, 10, 13, 14})
 
 
-class SqliteStore(SqliteAlerts, Store):
+class SqliteStore(SqliteAlerts, MonitorMethods, Store):
     """Every method takes the connection's lock and runs in one transaction."""
 
     def __init__(
@@ -99,29 +100,6 @@ class SqliteStore(SqliteAlerts, Store):
             self._db.close()
 
     # -- monitors --------------------------------------------------------------
-    def create_monitor(self, spec: MonitorSpec, *, now: float) -> Monitor:
-        with self._write() as db:
-            return self._create(db, spec, now)
-
-    def update_monitor(self, monitor_id: str, spec: MonitorSpec, *, now: float) -> Monitor:
-        with self._write() as db:
-            return self._update(db, monitor_id, spec, now)
-
-    def delete_monitor(self, monitor_id: str) -> None:
-        with self._write() as db:
-            self._delete(db, monitor_id)
-
-    def apply_monitors(self, plan: ApplyPlan, *, now: float) -> None:
-        # Deletes free names for creates, updates may rename before a create reuses one.
-        with self._write() as db:
-            for monitor_id in plan.delete:
-                self._delete(db, monitor_id)
-            for monitor_id, spec in plan.update:
-                self._update(db, monitor_id, spec, now)
-            counts = self._shard_counts(db)
-            for spec in plan.create:
-                self._create(db, spec, now, counts)
-
     def get_monitor(self, monitor_id: str) -> Monitor:
         with self._read() as db:
             return rows.get_monitor(db, monitor_id)
